@@ -285,3 +285,15 @@ def test_summary(batch):
     np.testing.assert_array_equal(s["n_obs"], batch.n_obs)
     assert s[[f"n_{b}" for b in batch.bands]].sum(axis=1).tolist() == batch.n_obs.tolist()
     assert s.loc[13, "span_days"] == 0.0
+
+
+def test_from_long_object_ids_keeps_empty_objects_in_order():
+    with pytest.warns(DataQualityWarning, match="1 object\\(s\\) have no valid observations"):
+        bt = ts.LightCurveBatch.from_long(["b", "a", "b"], [1.0, 2.0, 3.0], [1.0, 2.0, 3.0],
+                                          object_ids=["b", "empty", "a"])
+    assert list(bt.ids) == ["b", "empty", "a"]
+    np.testing.assert_array_equal(bt.n_obs, [2, 0, 1])
+    with pytest.raises(ValueError, match="^detection id 'c' is not in object_ids$"):
+        ts.LightCurveBatch.from_long(["c"], [1.0], [1.0], object_ids=["a"])
+    with pytest.raises(ValueError, match="^object_ids must be unique; 'a' appears more than once$"):
+        ts.LightCurveBatch.from_long(["a"], [1.0], [1.0], object_ids=["a", "a"])

@@ -4,10 +4,10 @@ The public API is re-exported here; implementations live in private-by-conventio
 ``import tsmodels`` does not change JAX's global configuration (see :mod:`tsmodels.config`).
 """
 
-from tsmodels import config
+from tsmodels import config, io, simulate
 from tsmodels.config import precision
 from tsmodels.lightcurves import DataQualityWarning, LightCurveBatch
 
 __version__ = "0.1.0"
 
-__all__ = ["LightCurveBatch", "DataQualityWarning", "config", "precision", "__version__"]
+__all__ = ["LightCurveBatch", "DataQualityWarning", "config", "io", "precision", "simulate", "__version__"]

@@ -141,7 +141,7 @@ class LightCurveBatch:
         strict: bool = False,
         n_pad: int | None = None,
         names: Mapping[str, str] | None = None,
-        _order=None,
+        object_ids=None,
         _stacklevel: int = 3,
     ) -> "LightCurveBatch":
         """Build a batch from flat arrays with one row per detection (the vectorised core).
@@ -157,19 +157,29 @@ class LightCurveBatch:
             strict: raise ``ValueError`` on the first bad point or empty object instead of dropping.
             n_pad: pad to this length (>= the longest object) instead of the longest object.
             names: user-facing column names for error messages (keys time, flux, flux_err, band).
+            object_ids: the objects of the batch, in order (unique). Objects with no detection
+                are kept, fully masked; a detection whose id is not listed raises ``ValueError``.
+                Default: the distinct ``ids``, sorted.
 
-        Objects are ordered by sorted id. No Python loop over objects or detections.
+        No Python loop over objects or detections.
         """
         ids = np.asarray(ids)
         if ids.ndim != 1:
             raise ValueError(f"ids must be one-dimensional (one per detection), got shape {ids.shape}")
-        if _order is None:
+        if object_ids is None:
             obj, uniq = pd.factorize(ids, sort=True)
             uniq = np.asarray(uniq)
+            if np.any(obj < 0):
+                raise ValueError("ids contain missing values (None/NaN); every detection needs an object id")
         else:
-            obj, uniq = _order
-        if np.any(obj < 0):
-            raise ValueError("ids contain missing values (None/NaN); every detection needs an object id")
+            uniq = np.asarray(object_ids)
+            index = pd.Index(uniq)
+            if not index.is_unique:
+                dup = index[index.duplicated()][0]
+                raise ValueError(f"object_ids must be unique; {_fmt_id(dup)} appears more than once")
+            obj = index.get_indexer(ids)
+            if np.any(obj < 0):
+                raise ValueError(f"detection id {_fmt_id(ids[np.flatnonzero(obj < 0)[0]])} is not in object_ids")
         return cls._build(obj, uniq, time, flux, flux_err, band, bands=bands, strict=strict,
                           n_pad=n_pad, names=names, stacklevel=_stacklevel)
 
