@@ -4,10 +4,27 @@ The public API is re-exported here; implementations live in private-by-conventio
 ``import tsmodels`` does not change JAX's global configuration (see :mod:`tsmodels.config`).
 """
 
-from tsmodels import config, io, simulate
+from tsmodels import config, io, periodogram, simulate
+from tsmodels import kernels
+from tsmodels.kernels import fap as _fap, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
+from tsmodels.periodogram import LombScargle, LombScargleMultiband, lombscargle, lombscargle_multiband
 from tsmodels.config import precision
 from tsmodels.lightcurves import DataQualityWarning, LightCurveBatch
 
 __version__ = "0.1.0"
 
-__all__ = ["LightCurveBatch", "DataQualityWarning", "config", "io", "precision", "simulate", "__version__"]
+__all__ = [
+    "LightCurveBatch",
+    "DataQualityWarning",
+    "LombScargle",
+    "LombScargleMultiband",
+    "config",
+    "io",
+    "kernels",
+    "lombscargle",
+    "lombscargle_multiband",
+    "periodogram",
+    "precision",
+    "simulate",
+    "__version__",
+]

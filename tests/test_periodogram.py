@@ -1,0 +1,129 @@
+"""Batched periodograms, FAP, peaks and the astropy-like facades against astropy."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.time import Time
+from astropy.timeseries import LombScargle as ALS
+from astropy.timeseries import LombScargleMultiband as ALSM
+from astropy.timeseries.periodograms.lombscargle import _statistics as astat
+
+from tsmodels import periodogram as P
+from tsmodels.lightcurves import LightCurveBatch
+
+
+@pytest.fixture
+def objects(rng):
+    out = []
+    for i in range(6):
+        n = int(rng.integers(40, 110))
+        t = 55000 + np.sort(rng.uniform(0, 400, n))
+        b = rng.choice(list("gri"), n)
+        y = 100 + 5 * np.sin(2 * np.pi * t / (0.35 + 0.1 * i)) + rng.normal(0, 1.5, n)
+        dy = rng.uniform(1.0, 2.0, n)
+        out.append((t, y, dy, b))
+    return out
+
+
+@pytest.fixture
+def batch(objects):
+    t, y, dy, b = zip(*objects)
+    return LightCurveBatch.from_arrays(t=list(t), flux=list(y), flux_err=list(dy), band=list(b))
+
+
+FREQ = 0.01 + 0.0011 * np.arange(3000)
+
+
+@pytest.mark.parametrize("method", ["direct", "fast", "auto"])
+def test_batched_single_band_matches_astropy(objects, batch, method):
+    f, p = P.lombscargle(batch, FREQ, method=method)
+    assert p.shape == (len(objects), FREQ.size) and p.dtype == np.float64
+    tol = 1e-8 if method == "direct" else 1e-4
+    for i, (t, y, dy, _) in enumerate(objects):
+        ref = ALS(t, y, dy).power(FREQ, method="cython")
+        np.testing.assert_allclose(p[i], ref, rtol=0, atol=tol)
+
+
+def test_batched_band_selection_nterms_and_irregular_grid(objects, batch):
+    freq = np.sort(np.random.default_rng(0).uniform(0.05, 3.0, 500))      # irregular
+    f, p = P.lombscargle(batch, freq, band="r", nterms=2, use_errors=False, normalization="log")
+    for i, (t, y, dy, b) in enumerate(objects):
+        m = b == "r"
+        ref = ALS(t[m], y[m], nterms=2, normalization="log").power(freq, method="chi2")
+        np.testing.assert_allclose(p[i], ref, rtol=0, atol=1e-8)
+
+
+def test_batched_float32(objects, batch):
+    f, p32 = P.lombscargle(batch, FREQ, dtype="float32")
+    _, p64 = P.lombscargle(batch, FREQ)
+    assert p32.dtype == np.float32
+    assert np.abs(p32 - p64).max() < 1e-3
+
+
+def test_batched_multiband_matches_astropy(objects, batch):
+    f, p = P.lombscargle_multiband(batch, FREQ[::3])
+    for i, (t, y, dy, b) in enumerate(objects):
+        ref = ALSM(t, y, b, dy).power(FREQ[::3], method="flexible")
+        np.testing.assert_allclose(p[i], ref, rtol=0, atol=1e-6)
+
+
+def test_automatic_grid_single_object_is_astropys(objects):
+    t, y, dy, _ = objects[0]
+    batch = LightCurveBatch.from_arrays(t=[t], flux=[y], flux_err=[dy])
+    f, p = P.lombscargle(batch, maximum_frequency=3.0)
+    fa, pa = ALS(t, y, dy).autopower(maximum_frequency=3.0)
+    np.testing.assert_allclose(f, fa, rtol=1e-12)
+    np.testing.assert_allclose(p[0], pa, rtol=0, atol=1e-4)       # astropy autopower: fast method
+
+
+def test_best_periods_and_fap(objects, batch):
+    f, p = P.lombscargle(batch, FREQ)
+    peaks = P.best_periods(f, p, k=3, batch=batch)
+    assert peaks.period.shape == (len(objects), 3)
+    true = 0.35 + 0.1 * np.arange(len(objects))
+    np.testing.assert_allclose(peaks.period[:, 0], true, rtol=2e-3)
+    assert np.all(np.diff(peaks.power, axis=1) <= 0)
+    assert np.all(np.abs(np.diff(peaks.frequency, axis=1)) > 5 * (FREQ[1] - FREQ[0]))
+    for i, (t, y, dy, _) in enumerate(objects):
+        ref = astat.false_alarm_probability(peaks.power[i], FREQ.max(), t - t[0], y, dy)
+        np.testing.assert_allclose(peaks.fap[i], ref, rtol=1e-8, atol=1e-300)
+
+
+def test_facade_matches_astropy_with_units_and_time(objects):
+    t, y, dy, b = objects[1]
+    ours = P.LombScargle(Time(t, format="mjd"), y * u.mJy, dy * u.mJy)
+    ref = ALS(Time(t, format="mjd"), y * u.mJy, dy * u.mJy)
+    fo, po = ours.autopower(maximum_frequency=2 / u.day)
+    fr, pr = ref.autopower(maximum_frequency=2 / u.day, method="slow")
+    np.testing.assert_allclose(fo.to_value(1 / u.day), fr.to_value(1 / u.day), rtol=1e-12)
+    np.testing.assert_allclose(po, np.asarray(pr), rtol=0, atol=1e-8)
+    tf = Time(t[:5], format="mjd")
+    np.testing.assert_allclose(ours.model(tf, 2.5 / u.day).to_value(u.mJy),
+                               ref.model(tf, 2.5 / u.day).to_value(u.mJy), rtol=1e-9)
+    z = float(po.max())
+    for method in ("baluev", "davies", "naive"):
+        np.testing.assert_allclose(ours.false_alarm_probability(z, method=method, maximum_frequency=2 / u.day),
+                                   ref.false_alarm_probability(z, method=method, maximum_frequency=2 / u.day),
+                                   rtol=1e-9)
+    np.testing.assert_allclose(ours.false_alarm_level(0.01, maximum_frequency=2 / u.day),
+                               np.asarray(ref.false_alarm_level(0.01, maximum_frequency=2 / u.day)), rtol=1e-6)
+
+
+def test_multiband_facade(objects):
+    t, y, dy, b = objects[2]
+    fo, po = P.LombScargleMultiband(t, y, b, dy, nterms_base=1, nterms_band=0).autopower(
+        maximum_frequency=3.0)
+    fr, pr = ALSM(t, y, b, dy, nterms_base=1, nterms_band=0).autopower(maximum_frequency=3.0)
+    np.testing.assert_allclose(fo, fr, rtol=1e-12)
+    np.testing.assert_allclose(po, pr, rtol=0, atol=1e-6)
+
+
+def test_errors(batch):
+    with pytest.raises(ValueError, match="band 'q' not in bands"):
+        P.lombscargle(batch, FREQ, band="q")
+    with pytest.raises(ValueError, match="needs a regular frequency grid"):
+        P.lombscargle(batch, np.array([0.1, 0.3, 0.35]), method="fast")
+    with pytest.raises(ValueError, match="frequency must be finite and > 0"):
+        P.lombscargle(batch, np.array([0.0, 0.1]))

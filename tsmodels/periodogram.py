@@ -1,0 +1,834 @@
+r"""Batched Lomb-Scargle periodograms of a :class:`~tsmodels.lightcurves.LightCurveBatch`.
+
+* :func:`lombscargle`: generalized (floating-mean) LS with ``nterms`` harmonics, normalizations
+  standard / model / log / psd, exact ("direct") or Press & Rybicki ("fast") sums; the same
+  numbers as astropy's ``LombScargle`` (kernel: :mod:`tsmodels.kernels.lombscargle`).
+* :func:`lombscargle_multiband`: VanderPlas & Ivezić (2015), the quantity of astropy's
+  ``LombScargleMultiband(method="flexible")`` (kernel: :mod:`tsmodels.kernels.multiband`).
+* :func:`false_alarm_probability`, :func:`false_alarm_level`: Baluev (2008) / Davies / naive
+  (astropy's numbers) and a batched bootstrap on the device; for multiband, a documented
+  analytic approximation (:func:`tsmodels.kernels.fap.fap_generalized`) and a bootstrap that
+  resamples within each band.
+* :func:`best_periods`: the k highest distinct peaks per object, with their FAP.
+* :class:`LombScargle`, :class:`LombScargleMultiband`: astropy-like facades for one object.
+
+All batched functions take ``dtype=`` (float64 by default), compute inside
+:func:`tsmodels.config.precision` and return NumPy arrays. The kernels are ``vmap``-ed over
+objects and called on blocks of ``batch_size`` objects (the last block padded), so one shape is
+compiled per (block, padded length, grid size). In float32, times are passed as a float32 high
+part plus a low part (:meth:`LightCurveBatch.time_split`) and grid origin and step likewise, so
+phases stay accurate to float32 rounding of numbers below one cycle.
+
+Frequencies are in cycles per day; periods in days.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tsmodels.config import precision, resolve_dtype
+from tsmodels.kernels import fap as _fap
+from tsmodels.kernels import lombscargle as _ls
+from tsmodels.kernels import multiband as _mb
+from tsmodels.kernels.lombscargle import FrequencyGrid
+
+__all__ = [
+    "lombscargle",
+    "lombscargle_multiband",
+    "autofrequency",
+    "false_alarm_probability",
+    "false_alarm_level",
+    "best_periods",
+    "Peaks",
+    "LombScargle",
+    "LombScargleMultiband",
+]
+
+# Work per device call: objects x frequencies x points (bounds memory of one block).
+_BLOCK_WORK = 2**28
+
+
+# ------------------------------------------------------------------------------------ grids
+def _baselines(t, mask):
+    tmax = np.where(mask, t, -np.inf).max(axis=-1)
+    tmin = np.where(mask, t, np.inf).min(axis=-1)
+    return np.where(mask.any(axis=-1), tmax - tmin, 0.0)
+
+
+def autofrequency(t, mask=None, *, samples_per_peak=5, nyquist_factor=5, minimum_frequency=None,
+                  maximum_frequency=None):
+    """astropy's heuristic grid, shared by a batch: ``(f0, df, n)`` in cycles/day.
+
+    ``df = 1 / (samples_per_peak * T)``, ``f0 = df / 2`` and ``fmax = nyquist_factor * n_obs /
+    (2 T)``, where for a batch T is the longest baseline (the finest resolution any object
+    needs) and ``n_obs / (2 T)`` the largest per-object average Nyquist frequency, so the grid
+    covers every object's astropy grid. For one light curve it is astropy's grid exactly.
+
+    Args:
+        t: ``(n,)`` or ``(B, n)`` times, days; mask: same shape (True = real point).
+    """
+    t = np.atleast_2d(np.asarray(t, dtype=np.float64))
+    mask = np.ones(t.shape, bool) if mask is None else np.atleast_2d(np.asarray(mask, bool))
+    base = _baselines(t, mask)
+    nobs = mask.sum(axis=-1)
+    ok = (base > 0) & (nobs > 0)
+    if not ok.any():
+        raise ValueError("cannot build a frequency grid: no object has two distinct times")
+    T = base[ok].max()
+    df = 1.0 / T / samples_per_peak
+    f0 = 0.5 * df if minimum_frequency is None else float(minimum_frequency)
+    if maximum_frequency is None:
+        fmax = nyquist_factor * (0.5 * nobs[ok] / base[ok]).max()
+    else:
+        fmax = float(maximum_frequency)
+    n = 1 + int(np.round((fmax - f0) / df))
+    if n < 1:
+        raise ValueError(f"empty frequency grid: minimum {f0} above maximum {fmax}")
+    if n > 2**26:
+        raise ValueError(f"automatic grid has {n} frequencies (> 2^26); pass frequency= or "
+                         "maximum_frequency=")
+    return f0, df, n
+
+
+def _resolve_grid(frequency, t, mask, *, samples_per_peak, nyquist_factor, minimum_frequency,
+                  maximum_frequency, assume_regular_frequency=False):
+    """Returns ``(frequency as float64 [F], (f0, df, n) or None)``."""
+    if frequency is None:
+        f0, df, n = autofrequency(t, mask, samples_per_peak=samples_per_peak,
+                                  nyquist_factor=nyquist_factor,
+                                  minimum_frequency=minimum_frequency,
+                                  maximum_frequency=maximum_frequency)
+        return f0 + df * np.arange(n), (f0, df, n)
+    if isinstance(frequency, FrequencyGrid):
+        f0, df, n = float(frequency.f0) + float(frequency.f0_lo), float(frequency.df) + float(frequency.df_lo), frequency.n
+        return f0 + df * np.arange(n), (f0, df, n)
+    f = np.asarray(frequency, dtype=np.float64)
+    if f.ndim != 1 or f.size == 0:
+        raise ValueError(f"frequency must be a non-empty 1-D array, got shape {f.shape}")
+    if not np.all(np.isfinite(f)) or np.any(f <= 0):
+        raise ValueError("frequency must be finite and > 0")
+    if f.size >= 2:
+        df = (f[-1] - f[0]) / (f.size - 1)
+        regular = assume_regular_frequency or (
+            df > 0 and np.max(np.abs(f - (f[0] + df * np.arange(f.size)))) <= 1e-10 * max(abs(f[-1]), df))
+        if regular:
+            return f, (float(f[0]), float(df), int(f.size))
+    return f, None
+
+
+def _grid_arg(grid, dt):
+    f0, df, n = grid
+    return FrequencyGrid.from_float64(f0, df, n, dt)
+
+
+# ------------------------------------------------------------------------------------ blocks
+def _pick_method(method, n_points, n_freq, nterms):
+    if method in ("direct", "fast"):
+        return method
+    if method != "auto":
+        raise ValueError(f"method must be 'auto', 'direct' or 'fast', got {method!r}")
+    if jax.default_backend() != "cpu":
+        return "direct"
+    # CPU: direct costs ~ n_points per frequency (GEMM), fast ~ log2(grid) + const per frequency;
+    # crossover measured with benchmarks/bench_lombscargle.py.
+    return "fast" if n_points >= 160 else "direct"
+
+
+def _blocks(B, per_object, batch_size):
+    if batch_size is None:
+        batch_size = int(max(1, min(B, _BLOCK_WORK // max(per_object, 1))))
+        # round to a power of two so that different batches share compiled shapes
+        batch_size = 1 << (batch_size.bit_length() - 1)
+    return int(batch_size)
+
+
+def _run_blocks(fn, arrays, static_args, B, bs):
+    """Call ``fn(*block_arrays, *static_args)`` on blocks of ``bs`` objects (last one padded)."""
+    outs = []
+    for s in range(0, B, bs):
+        idx = np.arange(s, s + bs)
+        idx = np.minimum(idx, B - 1)
+        blk = [None if a is None else jnp.asarray(a[idx]) for a in arrays]
+        out = fn(*blk, *static_args)
+        outs.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[: min(bs, B - s)], out))
+    return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=0), *outs)
+
+
+@functools.lru_cache(maxsize=64)
+def _single_fn(nterms, normalization, fit_mean, center_data, method, has_dy, has_tlo, is_grid):
+    def one(t, y, dy, mask, t_lo, freq):
+        return _ls.power(t, y, dy, freq, mask=mask, t_lo=t_lo, nterms=nterms,
+                         normalization=normalization, fit_mean=fit_mean, center_data=center_data,
+                         method=method)
+
+    def batched(t, y, dy, mask, t_lo, freq):
+        return jax.vmap(one, in_axes=(0, 0, 0 if has_dy else None, 0, 0 if has_tlo else None, None))(
+            t, y, dy, mask, t_lo, freq)
+
+    return jax.jit(batched)
+
+
+@functools.lru_cache(maxsize=64)
+def _multi_fn(n_bands, nterms_base, nterms_band, reg_base, reg_band, regularize_by_trace,
+              center_data, normalization, method, has_dy, has_tlo):
+    def one(t, y, dy, band, mask, t_lo, freq):
+        return _mb.power(t, y, dy, band, freq, n_bands=n_bands, mask=mask, t_lo=t_lo,
+                         nterms_base=nterms_base, nterms_band=nterms_band, reg_base=reg_base,
+                         reg_band=reg_band, regularize_by_trace=regularize_by_trace,
+                         center_data=center_data, normalization=normalization, method=method)
+
+    def batched(t, y, dy, band, mask, t_lo, freq):
+        return jax.vmap(one, in_axes=(0, 0, 0 if has_dy else None, 0, 0, 0 if has_tlo else None, None))(
+            t, y, dy, band, mask, t_lo, freq)
+
+    return jax.jit(batched)
+
+
+def _host_arrays(batch, dt, use_errors):
+    if dt == np.dtype("float32"):
+        t, t_lo = batch.time_split(np.float32)
+    else:
+        t, t_lo = np.asarray(batch.t, np.float64), None
+    y = np.asarray(batch.flux, dt)
+    dy = np.asarray(batch.flux_err, dt) if use_errors else None
+    return t, t_lo, y, dy
+
+
+def _band_index(batch, band):
+    if band is None:
+        return None
+    if isinstance(band, (int, np.integer)):
+        if not 0 <= band < batch.n_bands:
+            raise ValueError(f"band index {band} out of range for bands={batch.bands}")
+        return int(band)
+    if band not in batch.bands:
+        raise ValueError(f"band {band!r} not in bands={batch.bands}")
+    return batch.bands.index(band)
+
+
+# ------------------------------------------------------------------------------------ public
+def lombscargle(batch, frequency=None, *, minimum_frequency=None, maximum_frequency=None,
+                samples_per_peak=5, nyquist_factor=5, nterms=1, normalization="standard",
+                method="auto", band=None, fit_mean=True, center_data=True, use_errors=True,
+                dtype=None, batch_size=None):
+    r"""Generalized Lomb-Scargle periodograms of every object of a batch, on one grid.
+
+    Args:
+        batch: a :class:`~tsmodels.lightcurves.LightCurveBatch` (B objects).
+        frequency: ``(F,)`` frequencies (cycles/day) or a :class:`FrequencyGrid`; None for the
+            astropy-style automatic grid shared by the batch (:func:`autofrequency`).
+        minimum_frequency, maximum_frequency, samples_per_peak, nyquist_factor: automatic grid.
+        nterms: number of harmonics.
+        normalization: "standard", "model", "log" or "psd" (astropy's definitions).
+        method: "direct" (exact; the GPU path), "fast" (Press & Rybicki 1989 extirpolation +
+            FFT, regular grids only, ~1e-5 of the exact standard power) or "auto" (direct on
+            accelerators; on CPU fast from 160 points per object, measured crossover).
+        band: None for all points, or a band name/index to use that band's points only.
+        fit_mean, center_data: as astropy.
+        use_errors: weight by ``1/flux_err^2`` (False: equal weights, astropy's ``dy=None``).
+        dtype: float64 (default) or float32 (times split into high + low parts).
+        batch_size: objects per device call (default: bounded work per call).
+
+    Returns:
+        ``(frequency (F,) float64, power (B, F) dtype)``.
+
+    Example:
+        >>> freq, power = ts.lombscargle(batch, maximum_frequency=5.0)
+        >>> periods = 1 / freq[power.argmax(axis=1)]
+    """
+    dt = resolve_dtype(dtype)
+    _ls._check_options(nterms, normalization, fit_mean)
+    mask = np.asarray(batch.mask, bool)
+    bi = _band_index(batch, band)
+    if bi is not None:
+        mask = mask & (np.asarray(batch.band) == bi)
+    freq, grid = _resolve_grid(frequency, batch.t, mask, samples_per_peak=samples_per_peak,
+                               nyquist_factor=nyquist_factor, minimum_frequency=minimum_frequency,
+                               maximum_frequency=maximum_frequency)
+    n_pts = int(mask.sum(axis=1).max(initial=1))
+    meth = _pick_method(method, n_pts, freq.size, nterms)
+    if meth == "fast" and grid is None:
+        if method == "fast":
+            raise ValueError("method='fast' needs a regular frequency grid")
+        meth = "direct"
+    B = len(batch)
+    with precision(dt):
+        t, t_lo, y, dy = _host_arrays(batch, dt, use_errors)
+        fq = _grid_arg(grid, dt) if grid is not None else jnp.asarray(freq, dt)
+        fn = _single_fn(int(nterms), normalization, bool(fit_mean), bool(center_data), meth,
+                        dy is not None, t_lo is not None, grid is not None)
+        bs = _blocks(B, freq.size * t.shape[1], batch_size)
+        power = _run_blocks(lambda *a: fn(*a, fq), [t, y, dy, mask, t_lo], (), B, bs)
+    return freq, power.astype(dt, copy=False)
+
+
+def lombscargle_multiband(batch, frequency=None, *, minimum_frequency=None,
+                          maximum_frequency=None, samples_per_peak=5, nyquist_factor=5,
+                          nterms_base=1, nterms_band=1, reg_base=None, reg_band=1e-6,
+                          regularize_by_trace=True, center_data=True, normalization="standard",
+                          method="direct", use_errors=True, dtype=None, batch_size=None):
+    r"""Multiband periodograms (VanderPlas & Ivezić 2015) of every object of a batch.
+
+    The quantity of astropy's ``LombScargleMultiband(...).power(frequency, method="flexible")``
+    (see :mod:`tsmodels.kernels.multiband`); bands are the batch's ``bands``, and a band with no
+    point in an object simply does not enter that object's model.
+
+    Args:
+        batch: a :class:`~tsmodels.lightcurves.LightCurveBatch`.
+        frequency: ``(F,)`` cycles/day, a :class:`FrequencyGrid`, or None (automatic grid).
+        nterms_base, nterms_band, reg_base, reg_band, regularize_by_trace, center_data: as
+            astropy's ``LombScargleMultiband``.
+        normalization: "standard" (astropy's) or "model", "log", "psd" (derived as single band).
+        method: "direct" (exact) or "fast" (FFT sums; regular grids).
+        use_errors, dtype, batch_size: as :func:`lombscargle`.
+
+    Returns:
+        ``(frequency (F,) float64, power (B, F) dtype)``.
+    """
+    dt = resolve_dtype(dtype)
+    if normalization not in _ls.NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {_ls.NORMALIZATIONS}, got {normalization!r}")
+    if method not in ("direct", "fast", "auto"):
+        raise ValueError(f"method must be 'auto', 'direct' or 'fast', got {method!r}")
+    mask = np.asarray(batch.mask, bool)
+    freq, grid = _resolve_grid(frequency, batch.t, mask, samples_per_peak=samples_per_peak,
+                               nyquist_factor=nyquist_factor, minimum_frequency=minimum_frequency,
+                               maximum_frequency=maximum_frequency)
+    meth = "direct" if (method == "auto" or grid is None) else method
+    if method == "fast" and grid is None:
+        raise ValueError("method='fast' needs a regular frequency grid")
+    B = len(batch)
+    with precision(dt):
+        t, t_lo, y, dy = _host_arrays(batch, dt, use_errors)
+        band = np.asarray(batch.band, np.int32)
+        fq = _grid_arg(grid, dt) if grid is not None else jnp.asarray(freq, dt)
+        fn = _multi_fn(batch.n_bands, int(nterms_base), int(nterms_band),
+                       None if reg_base is None else float(reg_base),
+                       None if reg_band is None else float(reg_band), bool(regularize_by_trace),
+                       bool(center_data), normalization, meth, dy is not None, t_lo is not None)
+        bs = _blocks(B, freq.size * t.shape[1] * batch.n_bands, batch_size)
+        power = _run_blocks(lambda *a: fn(*a, fq), [t, y, dy, band, mask, t_lo], (), B, bs)
+    return freq, power.astype(dt, copy=False)
+
+
+# ------------------------------------------------------------------------------------ FAP
+def _stats(batch, mask, use_errors):
+    t = np.asarray(batch.t, np.float64)
+    dy = np.asarray(batch.flux_err, np.float64) if use_errors else None
+    with precision("float64"):
+        n, base, var = jax.vmap(_fap.lightcurve_stats, in_axes=(0, 0 if dy is not None else None, 0))(
+            jnp.asarray(t), None if dy is None else jnp.asarray(dy), jnp.asarray(mask))
+    return np.asarray(n), np.asarray(base), np.asarray(var)
+
+
+def _bootstrap_max(batch, freq, grid, *, multiband, n_bootstraps, random_seed, use_errors,
+                   band_mask, dtype, kernel_kwargs, batch_size=None):
+    """Maximum power of ``n_bootstraps`` resamplings per object: ``(B, n_bootstraps)``.
+
+    Values (with their errors) are drawn with replacement among the object's real points (for
+    multiband, among the points of the same band), times kept: the null hypothesis of no
+    periodicity with the observed noise distribution (as astropy's bootstrap).
+    """
+    dt = resolve_dtype(dtype)
+    mask = band_mask
+    B, N = mask.shape
+    with precision(dt):
+        t, t_lo, y, dy = _host_arrays(batch, dt, use_errors)
+        band = np.asarray(batch.band, np.int32) if multiband else np.zeros((B, N), np.int32)
+        nbands = batch.n_bands if multiband else 1
+        fq = _grid_arg(grid, dt) if grid is not None else jnp.asarray(freq, dt)
+
+        def resample(key, y, dy, band, mask):
+            key_b = jnp.where(mask, band, nbands)
+            order = jnp.argsort(key_b, stable=True)
+            counts = jnp.sum(key_b[None, :] == jnp.arange(nbands)[:, None], axis=1)
+            starts = jnp.cumsum(counts) - counts
+            u = jax.random.uniform(key, (N,), dtype=y.dtype)
+            c = counts[jnp.clip(band, 0, nbands - 1)]
+            j = starts[jnp.clip(band, 0, nbands - 1)] + jnp.minimum(jnp.floor(u * c), jnp.maximum(c - 1, 0)).astype(jnp.int32)
+            src = jnp.where(mask, order[jnp.clip(j, 0, N - 1)], jnp.arange(N))
+            return y[src], (None if dy is None else dy[src])
+
+        def one_object(key, t, y, dy, band, mask, t_lo):
+            keys = jax.random.split(key, n_bootstraps)
+
+            def one_boot(k):
+                yb, dyb = resample(k, y, dy, band, mask)
+                if multiband:
+                    p = _mb.power(t, yb, dyb, band, fq, n_bands=nbands, mask=mask, t_lo=t_lo,
+                                  **kernel_kwargs)
+                else:
+                    p = _ls.power(t, yb, dyb, fq, mask=mask, t_lo=t_lo, **kernel_kwargs)
+                return jnp.max(p)
+
+            return jax.lax.map(one_boot, keys, batch_size=min(n_bootstraps, 64))
+
+        has_dy, has_tlo = dy is not None, t_lo is not None
+        fn = jax.jit(jax.vmap(one_object, in_axes=(0, 0, 0, 0 if has_dy else None, 0, 0,
+                                                   0 if has_tlo else None)))
+        bs = _blocks(B, freq.size * N * 64 * max(nbands, 1), batch_size)
+        kd = np.asarray(jax.random.key_data(jax.random.split(
+            jax.random.key(0 if random_seed is None else random_seed), B)))
+        out = _run_blocks(lambda kd_, *a: fn(jax.random.wrap_key_data(kd_), *a),
+                          [kd, t, y, dy, band, mask, t_lo], (), B, bs)
+    return out
+
+
+def false_alarm_probability(power, batch, frequency, *, normalization="standard",
+                            method="baluev", band=None, nterms=1, multiband=False,
+                            nterms_base=1, nterms_band=1, reg_base=None, reg_band=1e-6,
+                            use_errors=True, n_bootstraps=1000, random_seed=None,
+                            dtype=None):
+    r"""False-alarm probability of peak powers, per object.
+
+    Args:
+        power: ``(B,)`` or ``(B, k)`` peak powers (e.g. ``power.max(axis=1)``).
+        batch: the batch the periodograms were computed from.
+        frequency: the grid searched (``(F,)``; its maximum is :math:`f_{\max}`).
+        normalization: of ``power``.
+        method: single band: "baluev" (default), "davies", "naive", "single" (astropy's
+            numbers; nterms = 1) or "bootstrap" (on the device). Multiband (``multiband=True``)
+            or ``nterms > 1``: "baluev" means the generalized approximation
+            :func:`tsmodels.kernels.fap.fap_generalized` (standard normalization), or
+            "bootstrap".
+        band: single-band periodograms of one band (as in :func:`lombscargle`).
+        nterms, nterms_base, nterms_band, reg_base, reg_band: the periodogram's model.
+        n_bootstraps, random_seed: bootstrap resamples per object and seed.
+
+    Returns:
+        FAP with the shape of ``power`` (float64).
+    """
+    power = np.asarray(power, np.float64)
+    squeeze = power.ndim == 1
+    pw = power[:, None] if squeeze else power
+    mask = np.asarray(batch.mask, bool)
+    bi = _band_index(batch, band)
+    if bi is not None:
+        mask = mask & (np.asarray(batch.band) == bi)
+    freq, grid = _resolve_grid(frequency, batch.t, mask, samples_per_peak=5, nyquist_factor=5,
+                               minimum_frequency=None, maximum_frequency=None)
+    fmax = float(freq.max())
+    if method == "bootstrap":
+        if multiband:
+            kw = dict(nterms_base=nterms_base, nterms_band=nterms_band, reg_base=reg_base,
+                      reg_band=reg_band, normalization=normalization, method="direct")
+        else:
+            kw = dict(nterms=nterms, normalization=normalization, method="direct")
+        pmax = _bootstrap_max(batch, freq, grid, multiband=multiband, n_bootstraps=n_bootstraps,
+                              random_seed=random_seed, use_errors=use_errors, band_mask=mask,
+                              dtype=dtype, kernel_kwargs=kw)
+        out = (pmax[:, None, :] >= pw[:, :, None]).mean(axis=-1)
+        return out[:, 0] if squeeze else out
+    n, base, var = _stats(batch, mask, use_errors)
+    with precision("float64"):
+        if multiband or nterms > 1:
+            if method != "baluev" or normalization != "standard":
+                raise NotImplementedError(
+                    "multiband / multi-term FAP: method='baluev' (generalized, standard "
+                    "normalization) or 'bootstrap'")
+            if multiband:
+                band_arr = np.asarray(batch.band)
+                present = np.eye(batch.n_bands, dtype=bool)[band_arr] & mask[..., None]
+                nb = present.any(axis=1).sum(axis=1)
+                d = 2 * nterms_band * nb + 2 * max(0, nterms_base - nterms_band)
+                hs = [h for h in range(1, nterms_band + 1)] + [h for h in range(nterms_band + 1, nterms_base + 1)]
+                n_null = nb
+            else:
+                d = np.full(len(batch), 2 * nterms)
+                hs = list(range(1, nterms + 1))
+                n_null = np.ones(len(batch))
+            hrms = float(np.sqrt(np.mean(np.square(hs))))
+            f = jax.vmap(lambda z, n_, v, d_, nn: _fap.fap_generalized(
+                z, fmax=fmax, n=n_, t_var=v, d=d_, n_null=nn, harmonic_rms=hrms))
+            out = np.asarray(f(jnp.asarray(pw), jnp.asarray(n), jnp.asarray(var),
+                               jnp.asarray(d, np.float64), jnp.asarray(n_null, np.float64)))
+        else:
+            f = jax.vmap(lambda z, n_, b, v: _fap.false_alarm_probability(
+                z, fmax=fmax, n=n_, baseline=b, t_var=v, normalization=normalization,
+                method=method))
+            out = np.asarray(f(jnp.asarray(pw), jnp.asarray(n), jnp.asarray(base), jnp.asarray(var)))
+    return out[:, 0] if squeeze else out
+
+
+def false_alarm_level(false_alarm_probability, batch, frequency, *, normalization="standard",
+                      method="baluev", band=None, use_errors=True, n_bootstraps=1000,
+                      random_seed=None, dtype=None):
+    """Power level per object whose (single-band, nterms = 1) FAP is the given probability.
+
+    Args:
+        false_alarm_probability: scalar or ``(k,)`` probabilities.
+        Others as :func:`false_alarm_probability`.
+
+    Returns:
+        ``(B,)`` or ``(B, k)`` levels.
+    """
+    p = np.atleast_1d(np.asarray(false_alarm_probability, np.float64))
+    mask = np.asarray(batch.mask, bool)
+    bi = _band_index(batch, band)
+    if bi is not None:
+        mask = mask & (np.asarray(batch.band) == bi)
+    freq, grid = _resolve_grid(frequency, batch.t, mask, samples_per_peak=5, nyquist_factor=5,
+                               minimum_frequency=None, maximum_frequency=None)
+    fmax = float(freq.max())
+    if method == "bootstrap":
+        pmax = _bootstrap_max(batch, freq, grid, multiband=False, n_bootstraps=n_bootstraps,
+                              random_seed=random_seed, use_errors=use_errors, band_mask=mask,
+                              dtype=dtype, kernel_kwargs=dict(normalization=normalization,
+                                                              method="direct"))
+        pmax = np.sort(pmax, axis=1)
+        idx = np.clip(np.floor((1 - p) * n_bootstraps).astype(int), 0, n_bootstraps - 1)
+        out = pmax[:, idx]
+    else:
+        n, base, var = _stats(batch, mask, use_errors)
+        with precision("float64"):
+            f = jax.vmap(lambda n_, b, v: _fap.false_alarm_level(
+                jnp.asarray(p), fmax=fmax, n=n_, baseline=b, t_var=v,
+                normalization=normalization, method=method))
+            out = np.asarray(f(jnp.asarray(n), jnp.asarray(base), jnp.asarray(var)))
+    return out[:, 0] if np.ndim(false_alarm_probability) == 0 else out
+
+
+# ------------------------------------------------------------------------------------ peaks
+class Peaks(NamedTuple):
+    """Top-k peaks per object; arrays ``(B, k)`` (NaN where an object has fewer peaks)."""
+
+    period: np.ndarray
+    frequency: np.ndarray
+    power: np.ndarray
+    fap: np.ndarray
+    index: np.ndarray
+
+
+def best_periods(frequency, power, k=3, *, exclude=None, batch=None, normalization="standard",
+                 fap_method="baluev", **fap_kwargs):
+    """The ``k`` highest distinct peaks of each periodogram.
+
+    A peak is a local maximum of the power; after one is taken, every frequency within
+    ``exclude`` of it (default: 5 grid steps, about one peak half-width for the default
+    ``samples_per_peak=5``) is skipped, so the next peak is not the same peak's shoulder.
+
+    Args:
+        frequency: ``(F,)`` grid (cycles/day), increasing.
+        power: ``(B, F)`` or ``(F,)``.
+        k: peaks per object.
+        exclude: half-width (cycles/day) of the window skipped around a taken peak.
+        batch: if given, the FAP of each peak (:func:`false_alarm_probability` with
+            ``normalization``, ``fap_method`` and ``fap_kwargs``); otherwise NaN.
+
+    Returns:
+        :class:`Peaks` with ``(B, k)`` period (days), frequency, power, fap, index.
+    """
+    f = np.asarray(frequency, np.float64)
+    P = np.atleast_2d(np.asarray(power, np.float64))
+    if P.shape[-1] != f.size:
+        raise ValueError(f"power has {P.shape[-1]} frequencies, frequency has {f.size}")
+    B, F = P.shape
+    if exclude is None:
+        exclude = 5 * (f[-1] - f[0]) / max(F - 1, 1)
+    left = np.concatenate([np.full((B, 1), -np.inf), P[:, :-1]], axis=1)
+    right = np.concatenate([P[:, 1:], np.full((B, 1), -np.inf)], axis=1)
+    cand = np.where((P >= left) & (P >= right) & np.isfinite(P), P, -np.inf)
+    idx = np.full((B, k), -1, np.int64)
+    rows = np.arange(B)
+    for j in range(k):
+        i = np.argmax(cand, axis=1)
+        ok = np.isfinite(cand[rows, i])
+        idx[:, j] = np.where(ok, i, -1)
+        near = np.abs(f[None, :] - f[i][:, None]) <= exclude
+        cand = np.where(near & ok[:, None], -np.inf, cand)
+    good = idx >= 0
+    ii = np.where(good, idx, 0)
+    freq = np.where(good, f[ii], np.nan)
+    pw = np.where(good, np.take_along_axis(P, ii, axis=1), np.nan)
+    fap = np.full((B, k), np.nan)
+    if batch is not None:
+        fap = false_alarm_probability(np.where(good, pw, 0.0), batch, f, normalization=normalization,
+                                      method=fap_method, **fap_kwargs)
+        fap = np.where(good, fap, np.nan)
+    return Peaks(period=1.0 / freq, frequency=freq, power=pw, fap=fap, index=idx)
+
+
+# ------------------------------------------------------------------------------------ facades
+def _strip_time(t):
+    """(days as float64 array, t0, unit) from an array, Quantity or astropy Time."""
+    try:
+        from astropy.time import Time
+        from astropy import units as u
+    except ImportError:  # pragma: no cover
+        return np.asarray(t, np.float64), None
+    if isinstance(t, Time):
+        return (t - t[0]).to_value(u.day) + 0.0, t[0], u.day
+    if isinstance(t, u.Quantity):
+        return np.asarray(t.value, np.float64), None, t.unit
+    return np.asarray(t, np.float64), None, None
+
+
+def _strip(y, unit=None):
+    try:
+        from astropy import units as u
+    except ImportError:  # pragma: no cover
+        return np.asarray(y, np.float64), None
+    if isinstance(y, u.Quantity):
+        if unit is not None:
+            return np.asarray(y.to_value(unit), np.float64), unit
+        return np.asarray(y.value, np.float64), y.unit
+    return np.asarray(y, np.float64), None
+
+
+class _FacadeBase:
+    def _freq_in(self, frequency):
+        if self._tunit is not None:
+            from astropy import units as u
+            if isinstance(frequency, u.Quantity):
+                return np.atleast_1d(frequency.to_value(1 / self._tunit)).astype(np.float64)
+        return np.atleast_1d(np.asarray(frequency, np.float64))
+
+    def _freq_out(self, f):
+        return f / self._tunit if self._tunit is not None else f
+
+    def _t_in(self, t):
+        if self._t0 is not None:
+            from astropy import units as u
+            return np.asarray((t - self._t0).to_value(u.day), np.float64)
+        if self._tunit is not None:
+            from astropy import units as u
+            if isinstance(t, u.Quantity):
+                return np.asarray(t.to_value(self._tunit), np.float64)
+        return np.asarray(t, np.float64)
+
+    def autofrequency(self, samples_per_peak=5, nyquist_factor=5, minimum_frequency=None,
+                      maximum_frequency=None, return_freq_limits=False):
+        """astropy's heuristic grid for this light curve."""
+        f0, df, n = autofrequency(self.t, samples_per_peak=samples_per_peak,
+                                  nyquist_factor=nyquist_factor,
+                                  minimum_frequency=None if minimum_frequency is None else self._freq_in(minimum_frequency)[0],
+                                  maximum_frequency=None if maximum_frequency is None else self._freq_in(maximum_frequency)[0])
+        if return_freq_limits:
+            return self._freq_out(f0), self._freq_out(f0 + df * (n - 1))
+        return self._freq_out(f0 + df * np.arange(n))
+
+
+class LombScargle(_FacadeBase):
+    """astropy-like single-object generalized Lomb-Scargle periodogram (JAX kernels).
+
+    Mirrors ``astropy.timeseries.LombScargle(t, y, dy=None, fit_mean=True, center_data=True,
+    nterms=1, normalization="standard")``; accepts arrays, Quantities and (for ``t``) Time.
+
+    Example:
+        >>> ls = ts.LombScargle(t, y, dy)
+        >>> frequency, power = ls.autopower(maximum_frequency=5)
+        >>> ls.false_alarm_probability(power.max())
+    """
+
+    def __init__(self, t, y, dy=None, fit_mean=True, center_data=True, nterms=1,
+                 normalization="standard"):
+        self.t, self._t0, self._tunit = _strip_time(t)
+        self.y, self._yunit = _strip(y)
+        self.dy = None if dy is None else np.broadcast_to(_strip(dy, self._yunit)[0], self.y.shape).astype(np.float64)
+        if not (self.t.shape == self.y.shape and self.t.ndim == 1):
+            raise ValueError(f"t and y must be 1-D and of equal length, got {self.t.shape} and {self.y.shape}")
+        self.fit_mean, self.center_data = bool(fit_mean), bool(center_data)
+        self.nterms, self.normalization = int(nterms), normalization
+        _ls._check_options(self.nterms, normalization, fit_mean)
+
+    def _kernel_args(self):
+        return (self.t, self.y, self.dy)
+
+    def power(self, frequency, normalization=None, method="auto", assume_regular_frequency=False,
+              dtype=None):
+        """Power at ``frequency`` (array or Quantity), shape of ``frequency``."""
+        norm = normalization or self.normalization
+        fshape = np.shape(frequency)
+        f = self._freq_in(frequency)
+        freq, grid = _resolve_grid(f, None, None, samples_per_peak=5, nyquist_factor=5,
+                                   minimum_frequency=None, maximum_frequency=None,
+                                   assume_regular_frequency=assume_regular_frequency)
+        meth = _pick_method(method, self.t.size, f.size, self.nterms)
+        if grid is None:
+            meth = "direct"
+        dt = resolve_dtype(dtype)
+        with precision(dt):
+            fq = _grid_arg(grid, dt) if grid is not None else jnp.asarray(f, dt)
+            fn = _single_fn(self.nterms, norm, self.fit_mean, self.center_data, meth,
+                            self.dy is not None, False, grid is not None)
+            p = fn(jnp.asarray(self.t[None], dt), jnp.asarray(self.y[None], dt),
+                   None if self.dy is None else jnp.asarray(self.dy[None], dt),
+                   jnp.ones((1, self.t.size), bool), None, fq)
+            p = np.asarray(p)[0]
+        return p.reshape(fshape)
+
+    def autopower(self, method="auto", normalization=None, samples_per_peak=5, nyquist_factor=5,
+                  minimum_frequency=None, maximum_frequency=None, dtype=None):
+        """``(frequency, power)`` on the automatic grid."""
+        f = self.autofrequency(samples_per_peak=samples_per_peak, nyquist_factor=nyquist_factor,
+                               minimum_frequency=minimum_frequency,
+                               maximum_frequency=maximum_frequency)
+        return f, self.power(f, normalization=normalization, method=method,
+                             assume_regular_frequency=True, dtype=dtype)
+
+    def model_parameters(self, frequency):
+        """Best-fit coefficients ``[offset?, sin, cos, sin 2, cos 2, ...]`` at one frequency."""
+        f = float(self._freq_in(frequency)[0])
+        with precision("float64"):
+            theta, _ = _ls.model_parameters(self.t, self.y, self.dy, f, nterms=self.nterms,
+                                            fit_mean=self.fit_mean, center_data=self.center_data)
+        return np.asarray(theta)
+
+    def offset(self):
+        """The weighted mean of y subtracted before fitting (0 if not center_data)."""
+        if not self.center_data:
+            return 0.0
+        w = np.ones_like(self.y) if self.dy is None else self.dy ** -2.0
+        return float(np.dot(w, self.y) / w.sum())
+
+    def model(self, t, frequency):
+        """The best-fit model at ``frequency`` evaluated at times ``t`` (same kind as input t)."""
+        f = float(self._freq_in(frequency)[0])
+        tf = np.atleast_1d(self._t_in(t))
+        with precision("float64"):
+            out = _ls.model(self.t, self.y, self.dy, f, tf, nterms=self.nterms,
+                            fit_mean=self.fit_mean, center_data=self.center_data)
+        out = np.asarray(out).reshape(np.shape(t) if np.ndim(t) else ())
+        if self._yunit is not None:
+            return out * self._yunit
+        return out
+
+    def _fap_args(self, samples_per_peak, nyquist_factor, minimum_frequency, maximum_frequency):
+        if self.nterms != 1:
+            raise NotImplementedError("false alarm probability is not implemented for multiterm periodograms.")
+        if not (self.fit_mean or self.center_data):
+            raise NotImplementedError("false alarm probability is implemented only for periodograms of centered data.")
+        _, fmax = self.autofrequency(samples_per_peak=samples_per_peak, nyquist_factor=nyquist_factor,
+                                     minimum_frequency=minimum_frequency,
+                                     maximum_frequency=maximum_frequency, return_freq_limits=True)
+        fmax = float(self._freq_in(fmax)[0]) if self._tunit is not None else float(fmax)
+        with precision("float64"):
+            n, base, var = _fap.lightcurve_stats(self.t, self.dy)
+        return fmax, float(n), float(base), float(var)
+
+    def false_alarm_probability(self, power, method="baluev", samples_per_peak=5,
+                                nyquist_factor=5, minimum_frequency=None, maximum_frequency=None,
+                                method_kwds=None):
+        """FAP of ``power`` (astropy's methods: baluev, davies, naive, single, bootstrap)."""
+        fmax, n, base, var = self._fap_args(samples_per_peak, nyquist_factor, minimum_frequency,
+                                            maximum_frequency)
+        z = np.asarray(power, np.float64)
+        if method == "bootstrap":
+            kw = dict(method_kwds or {})
+            batch = _single_batch(self.t, self.y, self.dy)
+            f0, df, nf = autofrequency(self.t, samples_per_peak=samples_per_peak,
+                                       nyquist_factor=nyquist_factor,
+                                       minimum_frequency=minimum_frequency,
+                                       maximum_frequency=fmax)
+            pmax = _bootstrap_max(batch, f0 + df * np.arange(nf), (f0, df, nf), multiband=False,
+                                  n_bootstraps=kw.get("n_bootstraps", 1000),
+                                  random_seed=kw.get("random_seed"),
+                                  use_errors=self.dy is not None,
+                                  band_mask=np.ones((1, self.t.size), bool),
+                                  dtype=None, kernel_kwargs=dict(normalization=self.normalization,
+                                                                 method="direct"))[0]
+            return (pmax[None, :] >= np.atleast_1d(z)[:, None]).mean(axis=1).reshape(z.shape)
+        with precision("float64"):
+            out = _fap.false_alarm_probability(jnp.asarray(z), fmax=fmax, n=n, baseline=base,
+                                               t_var=var, normalization=self.normalization,
+                                               method=method)
+        return np.asarray(out)
+
+    def false_alarm_level(self, false_alarm_probability, method="baluev", samples_per_peak=5,
+                          nyquist_factor=5, minimum_frequency=None, maximum_frequency=None,
+                          method_kwds=None):
+        """Power level whose FAP is ``false_alarm_probability``."""
+        fmax, n, base, var = self._fap_args(samples_per_peak, nyquist_factor, minimum_frequency,
+                                            maximum_frequency)
+        with precision("float64"):
+            out = _fap.false_alarm_level(jnp.asarray(false_alarm_probability, jnp.float64),
+                                         fmax=fmax, n=n, baseline=base, t_var=var,
+                                         normalization=self.normalization, method=method)
+        return np.asarray(out)
+
+
+def _single_batch(t, y, dy, band=None, bands=None):
+    """A one-object batch on the facade's own time origin (t_ref = 0)."""
+    from tsmodels.lightcurves import LightCurveBatch
+
+    n = t.size
+    B = LightCurveBatch(t=np.asarray(t, np.float64)[None], flux=np.asarray(y, np.float64)[None],
+                        flux_err=(np.ones(n) if dy is None else np.asarray(dy, np.float64))[None],
+                        band=(np.zeros(n, np.int32) if band is None else np.asarray(band, np.int32))[None],
+                        mask=np.ones((1, n), bool), bands=bands or ("band",), ids=np.array([0]),
+                        t_ref=np.zeros(1))
+    return B
+
+
+class LombScargleMultiband(_FacadeBase):
+    """astropy-like single-object multiband periodogram (VanderPlas & Ivezić 2015, "flexible").
+
+    Mirrors ``astropy.timeseries.LombScargleMultiband(t, y, bands, dy=None,
+    normalization="standard", nterms_base=1, nterms_band=1, reg_base=None, reg_band=1e-6,
+    regularize_by_trace=True, center_data=True)``.
+    """
+
+    def __init__(self, t, y, bands, dy=None, normalization="standard", nterms_base=1,
+                 nterms_band=1, reg_base=None, reg_band=1e-6, regularize_by_trace=True,
+                 center_data=True, fit_mean=True):
+        self.t, self._t0, self._tunit = _strip_time(t)
+        self.y, self._yunit = _strip(y)
+        self.dy = None if dy is None else np.broadcast_to(_strip(dy, self._yunit)[0], self.y.shape).astype(np.float64)
+        bands = np.asarray(bands)
+        if bands.shape != self.t.shape or self.y.shape != self.t.shape or self.t.ndim != 1:
+            raise ValueError("t, y and bands must be 1-D arrays of equal length")
+        self.unique_bands, self.band_index = np.unique(bands, return_inverse=True)
+        self.bands = bands
+        self.normalization = normalization
+        self.nterms_base, self.nterms_band = int(nterms_base), int(nterms_band)
+        self.reg_base, self.reg_band = reg_base, reg_band
+        self.regularize_by_trace, self.center_data = bool(regularize_by_trace), bool(center_data)
+
+    def _batch(self):
+        return _single_batch(self.t, self.y, self.dy, self.band_index.astype(np.int32),
+                             tuple(str(b) for b in self.unique_bands))
+
+    def power(self, frequency, method="flexible", sb_method="auto", normalization=None,
+              dtype=None):
+        """Power at ``frequency`` (the "flexible" model; ``method`` must be "flexible")."""
+        if method != "flexible":
+            raise NotImplementedError("only method='flexible' (VanderPlas & Ivezić 2015)")
+        fshape = np.shape(frequency)
+        f = self._freq_in(frequency)
+        _, p = lombscargle_multiband(
+            self._batch(), f, nterms_base=self.nterms_base, nterms_band=self.nterms_band,
+            reg_base=self.reg_base, reg_band=self.reg_band,
+            regularize_by_trace=self.regularize_by_trace, center_data=self.center_data,
+            normalization=normalization or self.normalization, use_errors=self.dy is not None,
+            dtype=dtype)
+        return p[0].reshape(fshape)
+
+    def autopower(self, method="flexible", sb_method="auto", normalization="standard",
+                  samples_per_peak=5, nyquist_factor=5, minimum_frequency=None,
+                  maximum_frequency=None, dtype=None):
+        """``(frequency, power)`` on the automatic grid."""
+        f = self.autofrequency(samples_per_peak=samples_per_peak, nyquist_factor=nyquist_factor,
+                               minimum_frequency=minimum_frequency,
+                               maximum_frequency=maximum_frequency)
+        return f, self.power(f, method=method, normalization=normalization, dtype=dtype)
+
+    def false_alarm_probability(self, power, method="baluev", samples_per_peak=5,
+                                nyquist_factor=5, minimum_frequency=None, maximum_frequency=None,
+                                method_kwds=None):
+        """FAP of ``power``: "baluev" (generalized approximation) or "bootstrap" (per band)."""
+        f = self.autofrequency(samples_per_peak=samples_per_peak, nyquist_factor=nyquist_factor,
+                               minimum_frequency=minimum_frequency,
+                               maximum_frequency=maximum_frequency)
+        kw = dict(method_kwds or {})
+        z = np.asarray(power, np.float64)
+        out = false_alarm_probability(
+            np.atleast_1d(z)[None, :], self._batch(), np.asarray(self._freq_in(f)),
+            normalization=self.normalization, method=method, multiband=True,
+            nterms_base=self.nterms_base, nterms_band=self.nterms_band, reg_base=self.reg_base,
+            reg_band=self.reg_band, use_errors=self.dy is not None, **kw)
+        return out[0].reshape(z.shape)
