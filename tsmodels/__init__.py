@@ -4,9 +4,10 @@ The public API is re-exported here; implementations live in private-by-conventio
 ``import tsmodels`` does not change JAX's global configuration (see :mod:`tsmodels.config`).
 """
 
-from tsmodels import config, io, periodogram, simulate
+from tsmodels import config, fitting, io, models, periodogram, simulate
 from tsmodels import kernels
 from tsmodels.kernels import fap as _fap, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
+from tsmodels.fitting import FitResult, Posterior, compare, fit, sample
 from tsmodels.periodogram import LombScargle, LombScargleMultiband, lombscargle, lombscargle_multiband
 from tsmodels.config import precision
 from tsmodels.lightcurves import DataQualityWarning, LightCurveBatch
@@ -16,15 +17,22 @@ __version__ = "0.1.0"
 __all__ = [
     "LightCurveBatch",
     "DataQualityWarning",
+    "FitResult",
+    "Posterior",
     "LombScargle",
     "LombScargleMultiband",
+    "compare",
     "config",
+    "fit",
+    "fitting",
     "io",
     "kernels",
     "lombscargle",
     "lombscargle_multiband",
+    "models",
     "periodogram",
     "precision",
+    "sample",
     "simulate",
     "__version__",
 ]

@@ -1,0 +1,10 @@
+"""Models: parameters, priors, bijections and the likelihood of ONE light curve.
+
+See :mod:`tsmodels.models.base` for the protocol every model follows.
+"""
+
+from tsmodels.models.base import LinearSolution, Model, banded_linear_solve
+from tsmodels.models.constant import Constant
+from tsmodels.models.periodic import FourierSeries
+
+__all__ = ["Model", "LinearSolution", "banded_linear_solve", "Constant", "FourierSeries"]

@@ -1,0 +1,338 @@
+"""The model protocol: what ``ts.fit`` and ``ts.sample`` need from a model, and nothing more.
+
+A model describes ONE light curve; the inference engines in :mod:`tsmodels.fitting` vmap it over
+objects, starts and chains. Nothing in ``tsmodels.fitting`` knows which physics a model has, so a
+new model is a subclass of :class:`Model` (usually a frozen, hashable dataclass) providing:
+
+``param_names``
+    Tuple of the *nonlinear* parameter names, each a scalar. May be empty (a model whose only
+    parameters are linear, e.g. :class:`~tsmodels.models.Constant`, is still fitted and sampled).
+``priors`` (property)
+    ``{name: numpyro distribution}`` in physical units, one scalar distribution per parameter.
+    The bijection to unconstrained space is ``biject_to(prior.support)`` (numpyro); optimizers
+    and samplers work on the unconstrained vector ``u`` (:meth:`Model.unpack`, :meth:`Model.pack`).
+    ``ts.fit`` maximises the likelihood inside the prior's support (the prior only bounds it);
+    ``ts.sample`` uses the prior.
+``init(batch, n_starts)``
+    Data-driven starting points on the host: ``{name: ndarray [B, n_starts]}`` (physical units)
+    for the NumPy :class:`~tsmodels.lightcurves.LightCurveBatch` it is given. The model decides
+    its multi-start rule (e.g. the best ``n_starts`` periodogram peaks). ``n_starts`` class
+    attribute: the default number of starts.
+``loglike(params, lc)``
+    Log-likelihood of one light curve (``lc.t, lc.flux, lc.flux_err, lc.band, lc.mask`` are
+    ``[N]``; ``lc.bands`` is static), ``params`` a dict of scalars (physical). Pure JAX, static
+    shapes, padded points (``mask`` False) contribute exactly nothing. Linear nuisance parameters
+    are solved in closed form inside (profiled at their conditional optimum).
+``residuals(params, lc)`` (optional)
+    Whitened residuals ``[N]``, zero at masked points, with
+    ``loglike == -0.5 * sum(residuals**2) + c(lc)`` where ``c`` does not depend on ``params``.
+    When present, ``ts.fit(method="auto")`` uses Levenberg-Marquardt; otherwise L-BFGS.
+``predict(params, lc, t=None, band=None)``
+    Model flux at ``lc``'s own points, or at times ``t`` [M] (days relative to the object's
+    ``t_ref``) and band indices ``band`` [M].
+``linear(params, lc)`` (models with linear parameters)
+    A :class:`LinearSolution`: the conditional weighted-least-squares solution of the ``K``
+    linear coefficients given the nonlinear ``params``, its covariance (inverse Fisher matrix),
+    ``log det`` of the Fisher matrix and which coefficients the data determine. Must be the same
+    solution ``loglike`` profiles over. ``linear_names(bands)`` names the ``K`` coefficients.
+``derived(params, coef, bands)`` (optional)
+    ``{name: scalar}`` of reported quantities computed from the nonlinear parameters and the
+    linear coefficients (e.g. per-band amplitude and phase); ``derived_names(bands)`` lists them.
+    Default: the linear coefficients themselves.
+
+With this, the engines obtain generically:
+
+* Laplace errors of the nonlinear parameters (Hessian of ``-loglike`` in ``u``, mapped through
+  the bijection), and of derived quantities by the delta method with the exact joint covariance
+  of (nonlinear, linear) parameters of the Gaussian-linear model: the linear block is
+  ``cov + J cov_u J^T`` with ``J = d coef / d u`` (autodiff through the solve);
+* the marginal likelihood used by NUTS (:meth:`Model.marginal_loglike`): linear coefficients
+  integrated out under a flat prior, ``loglike + n/2 log(2 pi) - 1/2 log det F``; posterior
+  draws of the coefficients are then drawn exactly from their conditional Gaussian;
+* the number of free parameters for AIC/BIC: ``len(param_names) + n_free``.
+
+Models must be hashable (frozen dataclasses of hashable fields): the fitting layer caches one
+compiled function per model and bucket shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import cho_solve
+from numpyro.distributions.transforms import biject_to
+
+__all__ = ["Model", "LinearSolution", "gaussian_norm", "banded_linear_solve"]
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+class LinearSolution(NamedTuple):
+    """Closed-form solution of a model's linear coefficients given its nonlinear parameters.
+
+    Attributes:
+        coef: ``[K]`` weighted-least-squares coefficients (0 where not determined by the data).
+        cov: ``[K, K]`` their conditional covariance, the inverse Fisher matrix ``F^-1``
+            (identity blocks where not determined).
+        logdet_fisher: scalar ``log det F`` over the determined coefficients.
+        active: ``[K]`` bool, True where the data determine the coefficient with residual
+            degrees of freedom left (e.g. the band has more points than coefficients); only
+            active coefficients are reported, and integrated out by the sampler.
+        n_free: scalar, number of coefficients fitted to data (counted by AIC/BIC); may exceed
+            ``sum(active)`` when a sparse band is fitted exactly.
+    """
+
+    coef: Any
+    cov: Any
+    logdet_fisher: Any
+    active: Any
+    n_free: Any
+
+
+def gaussian_norm(lc) -> Any:
+    """``-sum(mask * (log(flux_err) + log(2 pi)/2))``: the Gaussian normalisation of ``lc``."""
+    return -jnp.sum(jnp.where(lc.mask, jnp.log(lc.flux_err) + 0.5 * LOG_2PI, 0.0))
+
+
+class Model:
+    """Base class of tsmodels models (see the module docstring for the protocol).
+
+    Subclasses set ``param_names`` and implement ``priors``, ``init`` (when they have nonlinear
+    parameters), ``loglike`` (or ``residuals``, from which a Gaussian ``loglike`` follows) and
+    ``predict``; models with linear parameters also implement ``linear`` and ``linear_names``.
+    """
+
+    #: Names of the nonlinear (scalar) parameters, in the order of the unconstrained vector.
+    param_names: tuple[str, ...] = ()
+    #: Default number of starting points per object for ``ts.fit``.
+    n_starts: int = 1
+
+    # ------------------------------------------------------------------ to implement
+    @property
+    def priors(self) -> dict:
+        """``{name: numpyro distribution}`` for every name in ``param_names`` (physical units)."""
+        if self.param_names:
+            raise NotImplementedError(f"{type(self).__name__} must define priors")
+        return {}
+
+    def init(self, batch, n_starts: int) -> dict[str, np.ndarray]:
+        """Starting points ``{name: [B, n_starts]}`` (physical) for a NumPy batch."""
+        if self.param_names:
+            raise NotImplementedError(f"{type(self).__name__} must define init")
+        return {}
+
+    def loglike(self, params: dict, lc) -> Any:
+        """Log-likelihood of one light curve. Default: Gaussian, from :meth:`residuals`."""
+        if not self.has_residuals:
+            raise NotImplementedError(f"{type(self).__name__} must define loglike or residuals")
+        r = self.residuals(params, lc)
+        return -0.5 * jnp.sum(r * r) + gaussian_norm(lc)
+
+    def predict(self, params: dict, lc, t=None, band=None) -> Any:
+        """Model flux at ``lc``'s points, or at ``t`` [M] in bands ``band`` [M]."""
+        raise NotImplementedError(f"{type(self).__name__} must define predict")
+
+    def linear_names(self, bands: tuple[str, ...]) -> tuple[str, ...]:
+        """Names of the ``K`` linear coefficients for a batch with these bands."""
+        return ()
+
+    def linear(self, params: dict, lc) -> LinearSolution | None:
+        """The conditional linear solution, or None for models without linear parameters."""
+        return None
+
+    def derived_names(self, bands: tuple[str, ...]) -> tuple[str, ...]:
+        """Names of the quantities :meth:`derived` reports."""
+        return self.linear_names(bands)
+
+    def derived(self, params: dict, coef, bands: tuple[str, ...]) -> dict:
+        """Reported quantities from nonlinear ``params`` and linear ``coef`` [K]."""
+        return {name: coef[i] for i, name in enumerate(self.linear_names(bands))}
+
+    # ------------------------------------------------------------------ generic
+    @property
+    def name(self) -> str:
+        """Short label used in result tables (class name by default)."""
+        return type(self).__name__
+
+    @property
+    def has_residuals(self) -> bool:
+        return callable(getattr(self, "residuals", None))
+
+    @property
+    def n_params(self) -> int:
+        return len(self.param_names)
+
+    def bijections(self) -> dict:
+        """``{name: numpyro Transform}`` from unconstrained reals to each prior's support."""
+        priors = self.priors
+        missing = [n for n in self.param_names if n not in priors]
+        if missing:
+            raise ValueError(f"{type(self).__name__}.priors lacks {missing}")
+        return {n: biject_to(priors[n].support) for n in self.param_names}
+
+    def unpack(self, u) -> dict:
+        """Unconstrained vector ``u`` [P] -> physical parameter dict."""
+        tr = self.bijections()
+        return {n: tr[n](u[i]) for i, n in enumerate(self.param_names)}
+
+    def pack(self, params: dict) -> Any:
+        """Physical parameter dict -> unconstrained vector ``u`` [P] (``[..., P]`` for arrays)."""
+        tr = self.bijections()
+        if not self.param_names:
+            return jnp.zeros((0,))
+        return jnp.stack([tr[n].inv(jnp.asarray(params[n])) for n in self.param_names], axis=-1)
+
+    def log_abs_det_jacobian(self, u) -> Any:
+        """``log |d params / d u|`` at ``u`` (for densities in unconstrained space)."""
+        tr = self.bijections()
+        out = jnp.zeros((), dtype=jnp.result_type(u))
+        for i, n in enumerate(self.param_names):
+            out = out + tr[n].log_abs_det_jacobian(u[i], tr[n](u[i]))
+        return out
+
+    def log_prior(self, params: dict) -> Any:
+        priors = self.priors
+        out = 0.0
+        for n in self.param_names:
+            out = out + priors[n].log_prob(params[n])
+        return jnp.asarray(out)
+
+    def marginal_loglike(self, params: dict, lc) -> Any:
+        """Likelihood with the linear coefficients integrated out under a flat prior."""
+        ll = self.loglike(params, lc)
+        sol = self.linear(params, lc)
+        if sol is None:
+            return ll
+        n_active = jnp.sum(sol.active)
+        return ll + 0.5 * n_active * LOG_2PI - 0.5 * sol.logdet_fisher
+
+    def chi2(self, params: dict, lc) -> Any:
+        """``sum(((flux - model) / flux_err)**2)`` over real points (residuals if available)."""
+        if self.has_residuals:
+            r = self.residuals(params, lc)
+        else:
+            r = jnp.where(lc.mask, (lc.flux - self.predict(params, lc)) / lc.flux_err, 0.0)
+        return jnp.sum(r * r)
+
+
+def banded_linear_solve(X, lc, y=None) -> tuple[LinearSolution, Any]:
+    """Weighted least squares for per-band coefficients on a common basis.
+
+    The model is ``y[n] = sum_i X[n, i] * beta[band[n], i]``: every band has its own ``m``
+    coefficients on the same basis columns (a per-band offset: ``X = ones``; a per-band Fourier
+    series; per-band source and blend fluxes ``X = [A(t), 1]``). Coefficients are ordered band
+    by band: ``coef[b * m + i]``.
+
+    A band with more than ``m`` real points is *active*. A band with no point has coefficients 0
+    and unit covariance. A band with ``0 < count <= m`` points is fitted exactly (minimum-norm
+    solution), so it constrains no nonlinear parameter; it is inactive: its coefficients are not
+    reported and its Fisher determinant is left out of the marginal likelihood (with exactly
+    ``m`` points that determinant vanishes at isolated nonlinear parameter values, which would
+    make the flat-prior marginal posterior improper there); its ``min(count, m)`` fitted
+    coefficients still count in ``n_free``. Every system carries a ridge of
+    ``m * eps(dtype)`` times its mean diagonal (``eps**(2/3)`` for inactive bands), far below the
+    statistical errors, so nearly degenerate samplings stay finite.
+
+    Args:
+        X: ``[N, m]`` basis evaluated at ``lc.t`` (finite at padded points).
+        lc: one light curve (``flux, flux_err, band, mask`` ``[N]``; static ``bands``).
+        y: ``[N]`` data to fit (default ``lc.flux``).
+
+    Returns:
+        ``(LinearSolution, fitted [N])``: the solution (``K = n_bands * m``) and the model
+        values ``X beta`` at ``lc``'s points (0 at padded points).
+    """
+    nb = len(lc.bands)
+    n, m = X.shape
+    y = lc.flux if y is None else y
+    dt = jnp.result_type(X, y)
+    onehot = (lc.band[None, :] == jnp.arange(nb)[:, None]) & lc.mask[None, :]  # [nb, N]
+    w = jnp.where(lc.mask, 1.0 / jnp.where(lc.mask, lc.flux_err, 1.0) ** 2, 0.0)
+    wb = jnp.where(onehot, w[None, :], 0.0).astype(dt)  # [nb, N]
+    fisher = jnp.einsum("bn,ni,nj->bij", wb, X, X)
+    rhs = jnp.einsum("bn,ni,n->bi", wb, X, y)
+    count = jnp.sum(onehot, axis=1)
+    active_b = count > m
+    any_b = count > 0
+    eye = jnp.eye(m, dtype=dt)
+    scale = jnp.trace(fisher, axis1=1, axis2=2) / m
+    eps = jnp.finfo(dt).eps
+    ridge = jnp.where(active_b, m * eps, eps ** (2.0 / 3.0))
+    scale = jnp.where(any_b & (scale > 0), scale, 1.0)
+    f_reg = jnp.where(any_b[:, None, None], fisher + (ridge * scale)[:, None, None] * eye, eye)
+    chol = cholesky_small(f_reg)
+    coef = cho_solve_small(chol, rhs)
+    coef = jnp.where(any_b[:, None], coef, 0.0)
+    cov_b = cho_inverse_small(chol)
+    cov_b = jnp.where(active_b[:, None, None], cov_b, eye)
+    logdet = jnp.sum(jnp.where(active_b[:, None], 2.0 * jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), 0.0))
+    cov = jnp.einsum("bij,bc->bicj", cov_b, jnp.eye(nb, dtype=dt)).reshape(nb * m, nb * m)
+    active = jnp.repeat(active_b, m)
+    fitted = jnp.where(lc.mask, jnp.sum(X * coef[lc.band], axis=1), 0.0)
+    n_free = jnp.sum(jnp.minimum(count, m))
+    return LinearSolution(coef.reshape(nb * m), cov, logdet, active, n_free), fitted
+
+
+# ---------------------------------------------------------------------------- small SPD algebra
+# Linear parameters come in many tiny systems (a few coefficients per band, per object, per
+# start, per frequency). LAPACK calls per 3x3 matrix are slow on CPU, so systems up to
+# _SMALL_MAX are solved with an unrolled Cholesky made of elementwise operations, which XLA fuses
+# and vectorizes over any leading axes (and which differentiates like any jnp code).
+_SMALL_MAX = 12
+
+
+def cholesky_small(a):
+    """Lower Cholesky factor of SPD matrices ``[..., m, m]`` (NaN where not positive definite)."""
+    m = a.shape[-1]
+    if m > _SMALL_MAX:
+        return jnp.linalg.cholesky(a)
+    L = [[None] * m for _ in range(m)]
+    for j in range(m):
+        s = a[..., j, j]
+        for k in range(j):
+            s = s - L[j][k] * L[j][k]
+        d = jnp.sqrt(s)
+        L[j][j] = d
+        for i in range(j + 1, m):
+            s = a[..., i, j]
+            for k in range(j):
+                s = s - L[i][k] * L[j][k]
+            L[i][j] = s / d
+    zero = jnp.zeros_like(a[..., 0, 0])
+    return jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(m)], -1)
+                      for i in range(m)], -2)
+
+
+def _tri_solve_small(L, b, lower_first: bool):
+    m = L.shape[-1]
+    x = [None] * m
+    order = range(m) if lower_first else range(m - 1, -1, -1)
+    for i in order:
+        s = b[..., i]
+        if lower_first:
+            for k in range(i):
+                s = s - L[..., i, k] * x[k]
+        else:
+            for k in range(i + 1, m):
+                s = s - L[..., k, i] * x[k]
+        x[i] = s / L[..., i, i]
+    return jnp.stack(x, -1)
+
+
+def cho_solve_small(L, b):
+    """Solve ``A x = b`` given ``L`` = :func:`cholesky_small` ``(A)``; ``b`` is ``[..., m]``."""
+    if L.shape[-1] > _SMALL_MAX:
+        return cho_solve((L, True), b[..., None])[..., 0]
+    return _tri_solve_small(L, _tri_solve_small(L, b, True), False)
+
+
+def cho_inverse_small(L):
+    """``A^-1`` ``[..., m, m]`` given ``L`` = :func:`cholesky_small` ``(A)``."""
+    m = L.shape[-1]
+    eye = jnp.broadcast_to(jnp.eye(m, dtype=L.dtype), L.shape)
+    if m > _SMALL_MAX:
+        return cho_solve((L, True), eye)
+    cols = [cho_solve_small(L, eye[..., :, j]) for j in range(m)]
+    return jnp.stack(cols, -1)
