@@ -6,7 +6,7 @@ The public API is re-exported here; implementations live in private-by-conventio
 
 from tsmodels import config, fitting, io, models, periodogram, simulate
 from tsmodels import kernels
-from tsmodels.kernels import fap as _fap, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
+from tsmodels.kernels import fap as _fap, gp as _gp, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
 from tsmodels.fitting import FitResult, Posterior, compare, fit, sample
 from tsmodels.periodogram import LombScargle, LombScargleMultiband, lombscargle, lombscargle_multiband
 from tsmodels.config import precision

@@ -4,7 +4,19 @@ See :mod:`tsmodels.models.base` for the protocol every model follows.
 """
 
 from tsmodels.models.base import LinearSolution, Model, banded_linear_solve
+from tsmodels.models.carma import CARMA, DHO
 from tsmodels.models.constant import Constant
+from tsmodels.models.drw import DRW, MultibandDRW
 from tsmodels.models.periodic import FourierSeries
 
-__all__ = ["Model", "LinearSolution", "banded_linear_solve", "Constant", "FourierSeries"]
+__all__ = [
+    "Model",
+    "LinearSolution",
+    "banded_linear_solve",
+    "Constant",
+    "FourierSeries",
+    "DRW",
+    "MultibandDRW",
+    "DHO",
+    "CARMA",
+]
