@@ -12,11 +12,14 @@ from tsmodels.cli import main
 
 @pytest.mark.no_x64
 def test_demo_runs(capsys):
-    assert main(["demo", "--n-objects", "12", "--years", "2"]) == 0
+    assert main(["demo", "--n-objects", "8", "--years", "2"]) == 0
     out = capsys.readouterr().out
-    assert "Simulated LSST-like survey (12 objects per class" in out
+    assert "Simulated LSST-like survey (8 objects per class" in out
     for kind in ("periodic", "drw", "constant"):
-        assert f"{kind}: 12 objects" in out
+        assert f"{kind}: 8 objects" in out
+    assert "best period within 0.1% of the truth for" in out
+    assert "BIC prefers the Fourier series for" in out
+    assert "MultibandDRW: tau within a factor 2 of the truth for" in out
     assert "demo finished" in out
 
 
