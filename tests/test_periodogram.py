@@ -60,6 +60,10 @@ def test_batched_float32(objects, batch):
     _, p64 = P.lombscargle(batch, FREQ)
     assert p32.dtype == np.float32
     assert np.abs(p32 - p64).max() < 1e-3
+    _, m32 = P.lombscargle_multiband(batch, FREQ[::3], dtype="float32")   # times split hi + lo
+    _, m64 = P.lombscargle_multiband(batch, FREQ[::3])
+    assert m32.dtype == np.float32
+    assert np.abs(m32 - m64).max() < 1e-3
 
 
 def test_batched_multiband_matches_astropy(objects, batch):
@@ -127,3 +131,58 @@ def test_errors(batch):
         P.lombscargle(batch, np.array([0.1, 0.3, 0.35]), method="fast")
     with pytest.raises(ValueError, match="frequency must be finite and > 0"):
         P.lombscargle(batch, np.array([0.0, 0.1]))
+
+
+def test_per_object_frequencies_equal_shared_grid(objects, batch):
+    """A (B, F) frequency array gives each object the power at its own frequencies."""
+    rows = np.stack([FREQ[i * 100:i * 100 + 50] for i in range(len(objects))])
+    f, p = P.lombscargle(batch, rows, nterms=2)
+    _, ref = P.lombscargle(batch, FREQ, nterms=2, method="direct")
+    assert f.shape == p.shape == rows.shape
+    for i in range(len(objects)):
+        np.testing.assert_allclose(p[i], ref[i, i * 100:i * 100 + 50], rtol=0, atol=1e-10)
+    f, p = P.lombscargle_multiband(batch, rows, nterms_base=2, nterms_band=1)
+    for i, (t, y, dy, b) in enumerate(objects):
+        ref = ALSM(t, y, b, dy, nterms_base=2, nterms_band=1).power(rows[i], method="flexible")
+        np.testing.assert_allclose(p[i], ref, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match=r"per-object frequency must have shape \(B=6"):
+        P.lombscargle(batch, rows[:3])
+
+
+def test_multiband_groups_objects_by_band_size(rng):
+    """Objects with few and many points per band go to different compiled capacities; each
+    object's power is the same as computed alone (astropy flexible)."""
+    objs = []
+    for i in range(130):
+        n = 12 if i % 2 else 90                       # 4 vs ~30 points per band
+        t = np.sort(rng.uniform(0, 100, n))
+        b = np.array(list("gri"))[np.arange(n) % 3]
+        objs.append((t, np.sin(2 * np.pi * t / 0.7) + rng.normal(0, 0.3, n), np.full(n, 0.3), b))
+    t, y, dy, b = zip(*objs)
+    batch = LightCurveBatch.from_arrays(t=list(t), flux=list(y), flux_err=list(dy), band=list(b))
+    groups = P._band_size_groups(np.asarray(batch.band), np.asarray(batch.mask), 3)
+    assert len(groups) == 2 and sorted(len(g) for _, g in groups) == [65, 65]
+    assert groups[0][0] < 10 <= 30 <= groups[1][0] < batch.n_max
+    freq = 0.05 + 0.001 * np.arange(4096)
+    f, p = P.lombscargle_multiband(batch, freq)
+    for i in (0, 1, 128, 129):
+        ref = ALSM(*objs[i][:2], objs[i][3], objs[i][2]).power(freq, method="flexible")
+        np.testing.assert_allclose(p[i], ref, rtol=0, atol=1e-6)
+
+
+def test_find_periods_two_stage(objects, batch):
+    true = 0.35 + 0.1 * np.arange(len(objects))
+    peaks = P.find_periods(batch, minimum_frequency=0.5, maximum_frequency=3.5, k=2,
+                           n_candidates=5)
+    assert peaks.period.shape == (len(objects), 2)
+    np.testing.assert_allclose(peaks.period[:, 0], true, rtol=1e-3)
+    assert np.all(peaks.power[:, 0] >= peaks.power[:, 1])
+    # the refined power is the refine model's power at the returned frequency
+    one = LightCurveBatch.from_arrays(t=[objects[0][0]], flux=[objects[0][1]],
+                                      flux_err=[objects[0][2]], band=[objects[0][3]])
+    _, p = P.lombscargle_multiband(one, peaks.frequency[:1, :1], nterms_base=3, nterms_band=1)
+    np.testing.assert_allclose(p[0, 0], peaks.power[0, 0], rtol=1e-12)
+    single = P.find_periods(batch, minimum_frequency=0.5, maximum_frequency=3.5, multiband=False)
+    np.testing.assert_allclose(single.period[:, 0], true, rtol=1e-3)
+    with pytest.raises(ValueError, match="1 <= k <= n_candidates"):
+        P.find_periods(batch, maximum_frequency=3.0, k=4, n_candidates=3)

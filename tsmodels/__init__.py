@@ -4,7 +4,7 @@ The public API is re-exported here; implementations live in private-by-conventio
 ``import tsmodels`` does not change JAX's global configuration (see :mod:`tsmodels.config`).
 """
 
-from tsmodels import config, fitting, io, models, periodogram, simulate
+from tsmodels import config, fitting, io, models, periodogram, plot, simulate
 from tsmodels import kernels
 from tsmodels.kernels import fap as _fap, gp as _gp, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
 from tsmodels.fitting import FitResult, Posterior, compare, fit, sample
@@ -31,6 +31,7 @@ __all__ = [
     "lombscargle_multiband",
     "models",
     "periodogram",
+    "plot",
     "precision",
     "sample",
     "simulate",

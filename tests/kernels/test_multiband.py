@@ -125,3 +125,15 @@ def test_bad_options(rng):
     t, y, dy, band = _data(rng, n=10)
     with pytest.raises(ValueError, match="not both 0"):
         MB.power(t, y, dy, band, FREQ, n_bands=3, nterms_base=0, nterms_band=0)
+
+
+def test_band_size_capacity(rng):
+    """Per-band lists of capacity >= the fullest band give the full-length result exactly; a
+    smaller capacity drops points (the batched layer never passes one)."""
+    t, y, dy, band = _data(rng)
+    most = max(np.sum(band == b) for b in range(3))
+    full, exact_fit, short = jax.jit(lambda *a: [
+        MB.power(*a, FREQ, n_bands=3), MB.power(*a, FREQ, n_bands=3, band_size=int(most)),
+        MB.power(*a, FREQ, n_bands=3, band_size=int(most) - 5)])(t, y, dy, band)
+    np.testing.assert_allclose(np.asarray(exact_fit), np.asarray(full), rtol=0, atol=1e-13)
+    assert np.abs(np.asarray(short) - np.asarray(full)).max() > 1e-3

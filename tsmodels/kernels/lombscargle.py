@@ -37,13 +37,16 @@ Methods for the sums:
 * ``"direct"`` (exact): on a regular grid :math:`f_{jK+k} = f_0 + (jK + k)\,\delta f` the phase
   factorizes, :math:`e^{i\omega t} = e^{2\pi i (f_0 + jK\delta f)t}\, e^{2\pi i k\,\delta f t}`,
   so each sum is a complex matrix product of a :math:`J\times N` table by an :math:`N\times K`
-  table (one GEMM per harmonic, O(N F) multiply-adds at matrix-multiply speed, 2(J+K)N
-  sines and cosines instead of 2NF, no recurrence and so no error growth). An arbitrary frequency
-  array is handled by evaluating every phase (chunks of frequencies).
+  table (one batched GEMM per group of harmonics, three real products per complex one, O(N F)
+  multiply-adds at matrix-multiply speed, 2(J+K)N sines and cosines instead of 2NF, no
+  recurrence and so no error growth). An arbitrary frequency array is handled by evaluating
+  every phase (chunks of frequencies).
 * ``"fast"``: Press & Rybicki (1989): each weighted point is "extirpolated" (reverse Lagrange
-  interpolation of order ``extirpolation_order``) onto a regular grid of :math:`M =
-  2^{\lceil\log_2(\text{oversampling}\cdot F)\rceil}` cells in the phase :math:`\delta f\,t \bmod 1`,
-  and one FFT per sum gives all F frequencies: O(N + F log F).
+  interpolation of order ``extirpolation_order``) onto a regular grid of :math:`M` cells in the
+  phase :math:`\delta f\,t \bmod 1`, M the smallest :math:`2^a 3^b 5^c \ge
+  \text{oversampling}\cdot F`, and one FFT per sum gives all F frequencies: O(N + F log F). The
+  error falls steeply with M/F: with the defaults (order 12, oversampling 6) it is 1e-6 to 1e-5
+  of the standard power; with oversampling 5, 3e-5 to 1e-4.
 
 Precision. Phases :math:`f t \bmod 1` are reduced exactly before any sine or cosine: products are
 split with Dekker's (1971) error-free transformation (Veltkamp splitting), so
@@ -235,15 +238,34 @@ def _freeze(x):
                            precision=lax.Precision.HIGHEST)
 
 
+def _harmonic_groups(vecs):
+    """Harmonics grouped by how many vectors they sum, so that each group is one batched
+    operation whatever the number of harmonics: ``[(hs, (H_g, V, n) stacked vectors)]``."""
+    by_count = {}
+    for h in sorted(vecs):
+        by_count.setdefault(int(vecs[h].shape[0]), []).append(h)
+    return [(tuple(hs), jnp.stack([vecs[h] for h in hs]))
+            for _, hs in sorted(by_count.items(), reverse=True)]
+
+
+def _cis_harmonics(phase, hs):
+    r"""cos and sin of :math:`2\pi h\phi` for a reduced phase :math:`\phi` (cycles) and each
+    static harmonic ``h`` in ``hs``: ``(H, *phase.shape)`` arrays. ``h * phase`` is rounded once
+    (error ``h`` ulps of 1/2 at most), then reduced exactly."""
+    h = jnp.asarray(hs, phase.dtype).reshape((-1,) + (1,) * phase.ndim)
+    return _cis_cycles(_frac(h * phase))
+
+
 def _cis_table(t, t_lo, grid, m0, step, count, hs):
-    r"""``{h: (cos, sin)}`` of :math:`2\pi h (f_0 + (m_0 + i\,\mathrm{step})\delta f) t` for
-    ``i < count`` and each static harmonic ``h`` in ``hs``: ``(count, n)`` arrays.
+    r"""cos and sin of :math:`2\pi h (f_0 + (m_0 + i\,\mathrm{step})\delta f) t` for ``i <
+    count`` and each static harmonic ``h`` in ``hs``: ``(H, count, n)`` arrays.
 
     Two-level factorization ``i = i_1 c_2 + i_2``: exact phases, sines and cosines only for the
     ``c_1 + c_2`` factors; the table is their complex product (error: a few roundings).
     """
     dt = t.dtype
     n = t.shape[-1]
+    H = len(hs)
     c2 = max(1, int(math.ceil(math.sqrt(count))))
     c1 = -(-count // c2)
     tt = t[None, :]
@@ -252,19 +274,25 @@ def _cis_table(t, t_lo, grid, m0, step, count, hs):
     i2 = (jnp.arange(c2, dtype=dt) * step)[:, None]
     zero = FrequencyGrid(f0=jnp.zeros((), dt), df=grid.df, n=grid.n, f0_lo=jnp.zeros((), dt),
                          df_lo=grid.df_lo)
-    pa = _cis_powers(*_cis_cycles(_grid_phase(tt, tl, grid, m0 + i1)), hs)          # [c1, n]
-    pb = _cis_powers(*_cis_cycles(_grid_phase(tt, tl, zero, i2)), hs)               # [c2, n]
-    stacked = _freeze(jnp.stack([jnp.concatenate([pa[h][0] for h in hs] + [pb[h][0] for h in hs]),
-                                 jnp.concatenate([pa[h][1] for h in hs] + [pb[h][1] for h in hs])],
-                                axis=-1))
+    ph = jnp.concatenate([_grid_phase(tt, tl, grid, m0 + i1),                          # [c1, n]
+                          _grid_phase(tt, tl, zero, i2)])                              # [c2, n]
+    frozen = _freeze(jnp.stack(_cis_harmonics(ph, hs), axis=-1))                    # [H, c1+c2, n, 2]
+    ca, sa = frozen[:, :c1, None, :, 0], frozen[:, :c1, None, :, 1]
+    cb, sb = frozen[:, None, c1:, :, 0], frozen[:, None, c1:, :, 1]
+    c = (ca * cb - sa * sb).reshape(H, c1 * c2, n)[:, :count]
+    s = (sa * cb + ca * sb).reshape(H, c1 * c2, n)[:, :count]
+    return c, s
+
+
+def _unstack(groups, res, F):
+    """``{h: (cos, sin)}`` from per-group results ``[(c, s)]`` of shape ``(chunks, H_g, V, m)``."""
     out = {}
-    for q, h in enumerate(hs):
-        ca, sa = stacked[q * c1:(q + 1) * c1, :, 0], stacked[q * c1:(q + 1) * c1, :, 1]
-        o = len(hs) * c1 + q * c2
-        cb, sb = stacked[o:o + c2, :, 0], stacked[o:o + c2, :, 1]
-        c = ca[:, None, :] * cb[None, :, :] - sa[:, None, :] * sb[None, :, :]
-        s = sa[:, None, :] * cb[None, :, :] + ca[:, None, :] * sb[None, :, :]
-        out[h] = (c.reshape(c1 * c2, n)[:count], s.reshape(c1 * c2, n)[:count])
+    for (hs, _), (c, s) in zip(groups, res):
+        def flat(a):                                     # [chunks, H, V, m] -> [H, V, chunks*m]
+            return jnp.moveaxis(a, 0, 2).reshape(a.shape[1], a.shape[2], -1)[..., :F]
+        c, s = flat(c), flat(s)
+        for i, h in enumerate(hs):
+            out[h] = (c[i], s[i])
     return out
 
 
@@ -275,40 +303,37 @@ def _sums_grid_direct(t, t_lo, vecs, grid, *, block, chunk_size):
     right table :math:`e^{iB_k t}` is summed with three real matrix products instead of four
     (Gauss): :math:`k_1 = (a + b) c`, :math:`k_2 = a (d - c)`, :math:`k_3 = b (c + d)`, real part
     :math:`k_1 - k_3`, imaginary part :math:`k_1 + k_2` (rounding error of the same order, a few
-    ulps of :math:`\sum |v|`).
+    ulps of :math:`\sum |v|`). All harmonics with the same number of vectors form one batched
+    product.
     """
     F = grid.n
     K = max(1, min(int(block), F))
     J = -(-F // K)
     jc, n_chunks = _chunks(J, max(1, chunk_size // K))
     dt = t.dtype
+    N = t.shape[-1]
     zero = FrequencyGrid(f0=jnp.zeros((), dt), df=grid.df, n=F, f0_lo=jnp.zeros((), dt),
                          df_lo=grid.df_lo)
-    hs = tuple(vecs)
-    rhs = {}
-    for h, (cb, sb) in _cis_table(t, t_lo, zero, 0.0, 1, K, hs).items():              # [K, N]
-        rhs[h] = jnp.stack([cb, sb - cb, cb + sb]).transpose(0, 2, 1)                   # [3, N, K]
+    groups = _harmonic_groups(vecs)
+    hs = tuple(h for g, _ in groups for h in g)
+    cb, sb = _cis_table(t, t_lo, zero, 0.0, 1, K, hs)                                # [H, K, N]
+    rhs = jnp.swapaxes(jnp.stack([cb, sb - cb, cb + sb]), -1, -2)                     # [3, H, N, K]
 
     def one_chunk(c):
         m0 = (c * (jc * K)).astype(dt)
-        out = {}
-        tabs = _cis_table(t, t_lo, grid, m0, K, jc, hs)
-        for h, v in vecs.items():
-            ca, sa = tabs[h]                                                           # [jc, N]
-            a = v[:, None, :] * ca                                                     # [V, jc, N]
-            b = v[:, None, :] * sa
-            nv = v.shape[0]
-            lhs = jnp.stack([a + b, a, b]).reshape(3, nv * jc, -1)
-            p = _mm(lhs, rhs[h]).reshape(3, nv, jc, K)
-            out[h] = (p[0] - p[2], p[0] + p[1])
+        ca, sa = _cis_table(t, t_lo, grid, m0, K, jc, hs)                             # [H, jc, N]
+        out, o = [], 0
+        for g, v in groups:                                                          # [Hg, V, N]
+            hg, nv = len(g), v.shape[1]
+            a = v[:, :, None, :] * ca[o:o + hg, None]                                 # [Hg, V, jc, N]
+            b = v[:, :, None, :] * sa[o:o + hg, None]
+            lhs = jnp.stack([a + b, a, b]).reshape(3, hg, nv * jc, N)
+            p = _mm(lhs, rhs[:, o:o + hg]).reshape(3, hg, nv, jc * K)
+            out.append((p[0] - p[2], p[0] + p[1]))
+            o += hg
         return out
 
-    res = lax.map(one_chunk, jnp.arange(n_chunks))
-    # [n_chunks, V, jc, K] -> [V, n_chunks * jc * K][:F]
-    def flat(a):
-        return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], -1)[:, :F]
-
-    return {h: (flat(c), flat(s)) for h, (c, s) in res.items()}
+    return _unstack(groups, lax.map(one_chunk, jnp.arange(n_chunks)), F)
 
 
 def _sums_array_direct(t, t_lo, vecs, frequency, *, chunk_size):
@@ -316,22 +341,18 @@ def _sums_array_direct(t, t_lo, vecs, frequency, *, chunk_size):
     F = frequency.shape[0]
     fc, n_chunks = _chunks(F, chunk_size)
     fpad = jnp.concatenate([frequency, jnp.full((fc * n_chunks - F,), frequency[-1])])
+    groups = _harmonic_groups(vecs)
 
     def one_chunk(f):
         ph = _array_phase(t[None, :], None if t_lo is None else t_lo[None, :], f[:, None])
-        out = {}
-        tabs = _cis_powers(*_cis_cycles(ph), tuple(vecs))
-        for h, v in vecs.items():
-            c, s = tabs[h]                                                             # [fc, N]
-            out[h] = (_mm(v, c.T), _mm(v, s.T))                                        # [V, fc]
+        tabs = _cis_powers(*_cis_cycles(ph), tuple(h for g, _ in groups for h in g))
+        out = []
+        for g, v in groups:                                                          # [Hg, V, N]
+            out.append((jnp.stack([_mm(v[i], tabs[h][0].T) for i, h in enumerate(g)]),
+                        jnp.stack([_mm(v[i], tabs[h][1].T) for i, h in enumerate(g)])))
         return out
 
-    res = lax.map(one_chunk, fpad.reshape(n_chunks, fc))
-
-    def flat(a):
-        return jnp.moveaxis(a, 0, 1).reshape(a.shape[1], -1)[:, :F]
-
-    return {h: (flat(c), flat(s)) for h, (c, s) in res.items()}
+    return _unstack(groups, lax.map(one_chunk, fpad.reshape(n_chunks, fc)), F)
 
 
 def _lagrange_weights(delta, order):
@@ -346,10 +367,27 @@ def _lagrange_weights(delta, order):
     return jnp.stack(ws, axis=-1)                                                      # [..., order]
 
 
+def _fft_size(n):
+    """The smallest 2^a 3^b 5^c >= n (FFTs of such sizes are as fast per point as powers of 2;
+    the next power of two can be 1.6 times larger)."""
+    best = 1 << max(int(n - 1).bit_length(), 0)
+    p2 = 1
+    while p2 < best:
+        p3 = p2
+        while p3 < best:
+            p5 = p3
+            while p5 < n:
+                p5 *= 5
+            best = min(best, p5)
+            p3 *= 3
+        p2 *= 2
+    return best
+
+
 def _sums_grid_fast(t, t_lo, vecs, grid, *, oversampling, order):
     """Press & Rybicki (1989) sums: extirpolation onto an FFT grid, then one FFT per sum."""
     F = grid.n
-    M = 1 << max(int(math.ceil(math.log2(max(oversampling * F, 2 * order)))), 1)
+    M = _fft_size(max(int(math.ceil(oversampling * F)), 2 * order))
     dt = t.dtype
     cdt = jnp.result_type(dt, jnp.complex64)
     tl = t_lo
@@ -359,11 +397,9 @@ def _sums_grid_fast(t, t_lo, vecs, grid, *, oversampling, order):
     zero = FrequencyGrid(f0=jnp.zeros((), dt), df=grid.df, n=F, f0_lo=jnp.zeros((), dt),
                          df_lo=grid.df_lo)
     ph_df = _grid_phase(t, tl, zero, jnp.ones((), dt))                                 # df t
-    out = {}
-    for h, v in vecs.items():
-        c0, s0 = _cis(ph_f0, h)
+
+    def one_harmonic(v, c0, s0, x):
         u = v.astype(cdt) * (c0 + 1j * s0).astype(cdt)                                 # [V, N]
-        x = (h * ph_df) % 1.0 * M                                                      # exact: M = 2^k
         i0 = jnp.floor(x) - (order // 2 - 1)
         lw = _lagrange_weights(x - i0, order)                                          # [N, order]
         idx = (i0[:, None].astype(jnp.int32) + jnp.arange(order)[None, :]) % M          # [N, order]
@@ -371,12 +407,21 @@ def _sums_grid_fast(t, t_lo, vecs, grid, *, oversampling, order):
         grid_vals = jnp.zeros((v.shape[0], M), cdt).at[:, idx.reshape(-1)].add(
             contrib.reshape(v.shape[0], -1))
         s = jnp.fft.ifft(grid_vals, axis=-1)[:, :F] * M
-        out[h] = (s.real, s.imag)
-    return out
+        return s.real, s.imag
+
+    groups = _harmonic_groups(vecs)
+    res = []
+    for g, v in groups:
+        c0, s0 = _cis_harmonics(ph_f0, g)                                              # [Hg, N]
+        h = jnp.asarray(g, dt)[:, None]
+        x = (h * ph_df) % 1.0 * M                                                      # cells
+        c, s = jax.vmap(one_harmonic)(v, c0, s0, x)                                    # [Hg, V, F]
+        res.append((c[None], s[None]))
+    return _unstack(groups, res, F)
 
 
 def trig_sums(t, vecs, frequency, *, t_lo=None, method="direct", block=128, chunk_size=32768,
-              oversampling=5, extirpolation_order=12):
+              oversampling=6, extirpolation_order=12):
     r"""Weighted sums :math:`\sum_n v_n \cos(2\pi h f t_n)` and :math:`\sum_n v_n \sin(\ldots)`.
 
     Args:
@@ -552,7 +597,7 @@ def _check_options(nterms, normalization, fit_mean):
 # --------------------------------------------------------------------------------------- public
 def power(t, y, dy, frequency, *, mask=None, t_lo=None, nterms=1, normalization="standard",
           fit_mean=True, center_data=True, method="direct", block=128, chunk_size=32768,
-          oversampling=5, extirpolation_order=12):
+          oversampling=6, extirpolation_order=12):
     r"""Generalized Lomb-Scargle power of one light curve (the quantity of astropy's LombScargle).
 
     Args:
@@ -567,8 +612,8 @@ def power(t, y, dy, frequency, *, mask=None, t_lo=None, nterms=1, normalization=
         normalization: "standard", "model", "log" or "psd" (see module docstring).
         fit_mean: fit a constant together with the harmonics (floating-mean LS).
         center_data: subtract the weighted mean of y first (always done when fit_mean).
-        method: "direct" (exact) or "fast" (Press & Rybicki extirpolation + FFT; accuracy ~1e-6
-            of the standard power with the default oversampling 4 and order 8).
+        method: "direct" (exact) or "fast" (Press & Rybicki extirpolation + FFT; error 1e-6 to
+            1e-5 of the standard power with the default oversampling 6 and order 12).
         block, chunk_size: J x K factorization block and frequencies per ``lax.map`` step.
         oversampling, extirpolation_order: FFT grid factor and Lagrange order ("fast").
 

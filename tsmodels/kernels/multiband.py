@@ -21,7 +21,9 @@ Normal equations are built from per-band trigonometric sums :math:`C^{(b)}_h = \
 \tilde w_n \cos h\omega t_n`, :math:`S^{(b)}_h` (:math:`h \le 2\max(m_0, m_1)`) and
 :math:`YC^{(b)}_h, YS^{(b)}_h` (:math:`h \le \max(m_0, m_1)`), computed for all frequencies at
 once by :func:`tsmodels.kernels.lombscargle.trig_sums` (exact factorized GEMM, or Press &
-Rybicki FFT), never from an :math:`N \times M` design matrix per frequency. The band blocks of
+Rybicki FFT), never from an :math:`N \times M` design matrix per frequency. The points are first
+gathered band by band into an ``(n_bands, band_size)`` layout, so that each band's sums run over
+its own points only (cost ~ N per frequency, not n_bands x N). The band blocks of
 :math:`M` are coupled only through the base block (an "arrow" matrix), so each band block is
 eliminated by its own small Cholesky factorization and the base block by a Schur complement:
 cost O(bands x (2 m_1 + 1)^3) per frequency, vectorized over bands and frequencies.
@@ -37,7 +39,9 @@ References:
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+from jax import lax
 
 from tsmodels.kernels.lombscargle import (
     FrequencyGrid,
@@ -51,10 +55,12 @@ __all__ = ["power"]
 
 
 def _chol(G, ref, eps):
-    """Unrolled Cholesky of a symmetric PSD matrix given as nested lists of arrays (any shape).
+    """Unrolled Cholesky of a symmetric PSD matrix given as nested lists of arrays (any shape);
+    only the lower triangle ``G[j][i], j >= i`` is read.
 
     Pivots below ``eps * ref[i]`` mark a dependent column: its row of L is zeroed (the column is
-    dropped). Returns ``(L, ok)``.
+    dropped). The diagonal of the returned L holds the reciprocals ``1 / L_ii`` (0 for a dropped
+    column), so that solves multiply instead of divide. Returns ``(L, ok)``.
     """
     n = len(G)
     L = [[None] * n for _ in range(n)]
@@ -64,27 +70,27 @@ def _chol(G, ref, eps):
         for k in range(i):
             d = d - L[i][k] ** 2
         ok = d > eps * jnp.abs(ref[i])
-        sd = jnp.sqrt(jnp.where(ok, d, 1.0))
-        L[i][i] = jnp.where(ok, sd, 1.0)
+        inv = jnp.where(ok, lax.rsqrt(jnp.where(ok, d, 1.0)), 0.0)
+        L[i][i] = inv
         oks.append(ok)
         for j in range(i + 1, n):
             lij = G[j][i]
             for k in range(i):
                 lij = lij - L[j][k] * L[i][k]
-            L[j][i] = jnp.where(ok, lij / sd, 0.0)
+            L[j][i] = lij * inv
         for k in range(i):
             L[i][k] = jnp.where(ok, L[i][k], 0.0)
     return L, oks
 
 
 def _forward(L, oks, r):
-    """z = L^{-1} r (dropped rows give z = 0)."""
+    """z = L^{-1} r for L from :func:`_chol` (dropped rows give z = 0)."""
     z = []
     for i in range(len(r)):
         zi = r[i]
         for k in range(i):
             zi = zi - L[i][k] * z[k]
-        z.append(jnp.where(oks[i], zi / L[i][i], 0.0))
+        z.append(zi * L[i][i])
     return z
 
 
@@ -117,10 +123,59 @@ def _gram(bi, bj, C, S):
     return 0.5 * (Sf(a + b) + Sf(a - b))
 
 
+def _band_sum(x):
+    """Sum over the leading (band) axis as explicit adds of rows: XLA's CPU reduction over a
+    non-contiguous axis is several times slower than elementwise adds that fuse."""
+    out = x[0]
+    for b in range(1, x.shape[0]):
+        out = out + x[b]
+    return out
+
+
+def _quad_from_band_sums(Cb, Sb, YCb, YSb, *, m0, m1, rb0, rb1, regularized):
+    r"""The explained weighted sum of squares :math:`r^T M^{-1} r` (normalized weights) per
+    frequency, from the per-band sums (lists over harmonics of ``(n_bands, F)`` arrays)."""
+    Ca = [_band_sum(c) for c in Cb]
+    Sa = [_band_sum(s) for s in Sb]
+
+    def rhs(k, YC, YS):
+        kind, a = k
+        return YC[0] if kind == "1" else (YC[a] if kind == "c" else YS[a])
+
+    base = _basis(m0)
+    if not regularized:                                # drop columns spanned by the band columns
+        base = [k for k in base if k[0] != "1" and k[1] > m1]
+    bandb = _basis(m1)
+    eps = jnp.finfo(Cb[0].dtype).eps
+
+    # band blocks, vectorized over bands: D_b, U_b^T (base x band), r_b
+    # symmetric matrices: only the lower triangle (j <= i), which is all _chol reads
+    D = [[_gram(u, v, Cb, Sb) + (rb1 if i == j else 0.0) if j <= i else None
+          for j, v in enumerate(bandb)] for i, u in enumerate(bandb)]
+    ref = [D[i][i] for i in range(len(bandb))]
+    L, oks = _chol(D, ref, 64 * eps)
+    zr = _forward(L, oks, [rhs(k, YCb, YSb) for k in bandb])
+    quad = _band_sum(sum(z * z for z in zr))                                          # [F]
+    if base:
+        zu = [_forward(L, oks, [_gram(u, v, Cb, Sb) for v in bandb]) for u in base]
+        A = [[_gram(u, v, Ca, Sa) + (rb0 if i == j else 0.0) if j <= i else None
+              for j, v in enumerate(base)] for i, u in enumerate(base)]
+        Sc = [[A[i][j] - _band_sum(sum(zu[i][k] * zu[j][k] for k in range(len(bandb))))
+               if j <= i else None for j in range(len(base))] for i in range(len(base))]
+        YCa = [_band_sum(c) for c in YCb]
+        YSa = [_band_sum(s) for s in YSb]
+        rt = [rhs(u, YCa, YSa) - _band_sum(sum(zu[i][k] * zr[k] for k in range(len(bandb))))
+              for i, u in enumerate(base)]
+        Ls, oks_s = _chol(Sc, [A[i][i] for i in range(len(base))], 1e3 * eps)
+        zs = _forward(Ls, oks_s, rt)
+        quad = quad + sum(z * z for z in zs)
+    return quad
+
+
 def power(t, y, dy, band, frequency, *, n_bands, mask=None, t_lo=None, nterms_base=1,
           nterms_band=1, reg_base=None, reg_band=1e-6, regularize_by_trace=True,
-          center_data=True, normalization="standard", method="direct", block=128, chunk_size=32768,
-          oversampling=5, extirpolation_order=12):
+          center_data=True, normalization="standard", method="direct", band_size=None, block=128,
+          chunk_size=32768, oversampling=6, extirpolation_order=12):
     r"""Multiband (VanderPlas & Ivezić 2015) Lomb-Scargle power of one light curve.
 
     Args:
@@ -139,6 +194,11 @@ def power(t, y, dy, band, frequency, *, n_bands, mask=None, t_lo=None, nterms_ba
         center_data: subtract the per-band weighted means first.
         normalization: "standard" (astropy's only one for multiband), "model", "log" or "psd".
         method: "direct" (exact) or "fast" (Press & Rybicki; needs a FrequencyGrid).
+        band_size: static capacity S of the per-band point lists (default ``n``). The sums of
+            band b run over that band's points only, gathered into an ``(n_bands, S)`` layout,
+            so their cost is ``n_bands * S`` per frequency instead of ``n_bands * n``. It must be
+            at least the largest number of real points in one band (points beyond it are not
+            seen); :func:`tsmodels.periodogram.lombscargle_multiband` computes it from the data.
 
     Returns:
         ``(F,)`` power in the dtype of the inputs.
@@ -176,56 +236,43 @@ def power(t, y, dy, band, frequency, *, n_bands, mask=None, t_lo=None, nterms_ba
     m0, m1 = int(nterms_base), int(nterms_band)
     m = max(m0, m1)
     nb = n_bands
-    vecs = {h: (jnp.concatenate([wb, wb * y[None, :]]) if h <= m else wb) for h in range(1, 2 * m + 1)}
-    sums = trig_sums(t, vecs, freq, t_lo=t_lo, method=method, block=block, chunk_size=chunk_size,
-                     oversampling=oversampling, extirpolation_order=extirpolation_order)
+    # band-major layout: row b holds band b's real points (stable order), zero weight after them
+    n = t.shape[0]
+    S = n if band_size is None else max(1, min(int(band_size), n))
+    key = jnp.where(mask, jnp.asarray(band), nb)
+    order = jnp.argsort(key, stable=True)
+    counts = jnp.sum(onehot, axis=1)                                                 # [nb]
+    slot = jnp.arange(S)
+    src = order[jnp.clip((jnp.cumsum(counts) - counts)[:, None] + slot[None, :], 0, n - 1)]
+    valid = slot[None, :] < counts[:, None]                                          # [nb, S]
+    tb = jnp.where(valid, t[src], 0.0)
+    wbs = jnp.where(valid, wn[src], 0.0)
+    ybs = jnp.where(valid, y[src], 0.0)
+    tlb = None if t_lo is None else jnp.where(valid, t_lo[src], 0.0)
+
+    def band_sums(tb, wbs, ybs, tlb):
+        vecs = {h: (jnp.stack([wbs, wbs * ybs]) if h <= m else wbs[None])
+                for h in range(1, 2 * m + 1)}
+        return trig_sums(tb, vecs, freq, t_lo=tlb, method=method, block=block,
+                         chunk_size=chunk_size, oversampling=oversampling,
+                         extirpolation_order=extirpolation_order)
+
+    sums = jax.vmap(band_sums, in_axes=(0, 0, 0, None if tlb is None else 0))(tb, wbs, ybs, tlb)
     # per-band sums [nb, F]
     W0 = jnp.broadcast_to(jnp.sum(wb, axis=1)[:, None], (nb, F))
-    Cb = [W0] + [sums[h][0][:nb] for h in range(1, 2 * m + 1)]
-    Sb = [jnp.zeros_like(W0)] + [sums[h][1][:nb] for h in range(1, 2 * m + 1)]
+    Cb = [W0] + [sums[h][0][:, 0] for h in range(1, 2 * m + 1)]
+    Sb = [jnp.zeros_like(W0)] + [sums[h][1][:, 0] for h in range(1, 2 * m + 1)]
     Y0b = jnp.broadcast_to(jnp.sum(wb * y[None, :], axis=1)[:, None], (nb, F))
-    YCb = [Y0b] + [sums[h][0][nb:] for h in range(1, m + 1)]
-    YSb = [jnp.zeros_like(W0)] + [sums[h][1][nb:] for h in range(1, m + 1)]
-    Ca = [c.sum(0) for c in Cb]
-    Sa = [s.sum(0) for s in Sb]
-
-    def rhs(k, YC, YS):
-        kind, a = k
-        return YC[0] if kind == "1" else (YC[a] if kind == "c" else YS[a])
-
+    YCb = [Y0b] + [sums[h][0][:, 1] for h in range(1, m + 1)]
+    YSb = [jnp.zeros_like(W0)] + [sums[h][1][:, 1] for h in range(1, m + 1)]
     regularized = reg_base is not None or reg_band is not None
     if regularize_by_trace:
         trace = 2.0 + m0 + m1                           # trace(M) in normalized weights
     else:                                              # absolute ridge on M = X^T W X
         trace = 1.0 / jnp.where(wsum > 0, wsum, 1.0)
-    rb0 = (reg_base or 0.0) * trace
-    rb1 = (reg_band or 0.0) * trace
-    base = _basis(m0)
-    if not regularized:                                # drop columns spanned by the band columns
-        base = [k for k in base if k[0] != "1" and k[1] > m1]
-    bandb = _basis(m1)
-    eps = jnp.finfo(dtype).eps
-
-    # band blocks, vectorized over bands: D_b, U_b^T (base x band), r_b
-    D = [[_gram(u, v, Cb, Sb) + (rb1 if i == j else 0.0) for j, v in enumerate(bandb)]
-         for i, u in enumerate(bandb)]
-    ref = [D[i][i] for i in range(len(bandb))]
-    L, oks = _chol(D, ref, 64 * eps)
-    zr = _forward(L, oks, [rhs(k, YCb, YSb) for k in bandb])
-    quad = sum(z * z for z in zr).sum(0)                                            # [F]
-    if base:
-        zu = [_forward(L, oks, [_gram(u, v, Cb, Sb) for v in bandb]) for u in base]
-        A = [[_gram(u, v, Ca, Sa) + (rb0 if i == j else 0.0) for j, v in enumerate(base)]
-             for i, u in enumerate(base)]
-        Sc = [[A[i][j] - sum(zu[i][k] * zu[j][k] for k in range(len(bandb))).sum(0)
-               for j in range(len(base))] for i in range(len(base))]
-        YCa = [c.sum(0) for c in YCb]
-        YSa = [s.sum(0) for s in YSb]
-        rt = [rhs(u, YCa, YSa) - sum(zu[i][k] * zr[k] for k in range(len(bandb))).sum(0)
-              for i, u in enumerate(base)]
-        Ls, oks_s = _chol(Sc, [A[i][i] for i in range(len(base))], 1e3 * eps)
-        zs = _forward(Ls, oks_s, rt)
-        quad = quad + sum(z * z for z in zs)
+    quad = _quad_from_band_sums(Cb, Sb, YCb, YSb, m0=m0, m1=m1,
+                                rb0=(reg_base or 0.0) * trace, rb1=(reg_band or 0.0) * trace,
+                                regularized=regularized)
     YY = jnp.sum(wn * y * y)
     return normalize(quad, YY=YY, wsum=wsum, normalization=normalization,
                      yy_floor=yy_floor)
