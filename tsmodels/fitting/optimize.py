@@ -18,6 +18,10 @@ support):
   decrease of ``-loglike`` over an iteration is below ``tol`` or the step is below
   ``tol * (|u| + tol)``.
 
+Multi-start pruning: a start whose objective exceeds that of its object's best start by more
+than it could still gain in the remaining steps at its last rate of decrease stops early (it can
+never be the retained start, and it would otherwise keep the whole batch iterating).
+
 After the loop the best start per object (highest finite log-likelihood) is kept, and the
 Laplace approximation gives errors: ``cov_u = H^-1`` with ``H`` the Hessian of ``-loglike`` in
 ``u`` (for residual models its Gauss-Newton form ``J^T J``, the Fisher information, as
@@ -68,12 +72,13 @@ class LMState(NamedTuple):
     u: Any
     r: Any
     jac: Any
-    cost: Any
+    cost: Any  # the objective: 0.5 * sum(r^2)
     lam: Any
     nu: Any
     done: Any
     status: Any
     n_iter: Any
+    last_dec: Any  # decrease of the objective at the last accepted step
 
 
 def _lm_solver(model, tol):
@@ -91,7 +96,7 @@ def _lm_solver(model, tol):
         ok = jnp.isfinite(cost) & jnp.all(jnp.isfinite(jac)) & jnp.all(jnp.isfinite(u))
         z = jnp.zeros((), cost.dtype)
         return LMState(u, r, jac, cost, z + 1e-3, z + 2.0, ~ok,
-                       jnp.where(ok, OK, NONFINITE).astype(jnp.int32), jnp.zeros((), jnp.int32))
+                       jnp.where(ok, OK, NONFINITE).astype(jnp.int32), jnp.zeros((), jnp.int32), z + jnp.inf)
 
     def step(lc, s):
         a = s.jac.T @ s.jac
@@ -116,19 +121,21 @@ def _lm_solver(model, tol):
             u=jnp.where(accept, u_new, s.u), r=jnp.where(accept, r_new, s.r),
             jac=jnp.where(accept, jac_new, s.jac), cost=jnp.where(accept, cost_new, s.cost),
             lam=jnp.minimum(lam, 2 * _LAM_MAX), nu=jnp.minimum(nu, 2 * _LAM_MAX),
-            done=small_f | small_x | stuck, status=s.status, n_iter=s.n_iter + 1)
+            done=small_f | small_x | stuck, status=s.status, n_iter=s.n_iter + 1,
+            last_dec=jnp.where(accept, act, s.last_dec))
         return _where_tree(s.done, s, new)
 
-    return init, step
+    return init, step, lambda s: s.cost
 
 
 class LBFGSState(NamedTuple):
     u: Any
     opt: Any
-    f: Any
+    f: Any  # the objective: -loglike
     done: Any
     status: Any
     n_iter: Any
+    last_dec: Any  # decrease of the objective at the last iteration
 
 
 def _lbfgs_solver(model, tol):
@@ -141,7 +148,7 @@ def _lbfgs_solver(model, tol):
         f = objective(lc)(u)
         ok = jnp.isfinite(f) & jnp.all(jnp.isfinite(u))
         return LBFGSState(u, opt.init(u), f, ~ok, jnp.where(ok, OK, NONFINITE).astype(jnp.int32),
-                          jnp.zeros((), jnp.int32))
+                          jnp.zeros((), jnp.int32), jnp.full((), jnp.inf, f.dtype))
 
     def step(lc, s):
         fun = objective(lc)
@@ -155,10 +162,11 @@ def _lbfgs_solver(model, tol):
         new = LBFGSState(
             u=jnp.where(finite, u_new, s.u), opt=_where_tree(finite, opt_state, s.opt),
             f=jnp.where(finite, f_new, s.f), done=~finite | (finite & (small_f | small_x)),
-            status=jnp.where(finite, s.status, DIVERGED).astype(jnp.int32), n_iter=s.n_iter + 1)
+            status=jnp.where(finite, s.status, DIVERGED).astype(jnp.int32), n_iter=s.n_iter + 1,
+            last_dec=jnp.where(finite, s.f - f_new, s.last_dec))
         return _where_tree(s.done, s, new)
 
-    return init, step
+    return init, step, lambda s: s.f
 
 
 # ------------------------------------------------------------------------------------ engine
@@ -172,9 +180,9 @@ class FitOptions:
 def _run_solver(model, opts: FitOptions, lcs, u0, live):
     """Optimise all lanes ``[B, S]``; returns the final per-lane states and the loop count."""
     if opts.method == "lm":
-        init, step = _lm_solver(model, opts.tol)
+        init, step, value = _lm_solver(model, opts.tol)
     else:
-        init, step = _lbfgs_solver(model, opts.tol)
+        init, step, value = _lbfgs_solver(model, opts.tol)
     vinit = jax.vmap(jax.vmap(init, in_axes=(None, 0)), in_axes=(0, 0))
     vstep = jax.vmap(jax.vmap(step, in_axes=(None, 0)), in_axes=(0, 0))
     state = vinit(lcs, u0)
@@ -186,7 +194,16 @@ def _run_solver(model, opts: FitOptions, lcs, u0, live):
 
     def body(carry):
         k, st = carry
-        return k + 1, vstep(lcs, st)
+        st = vstep(lcs, st)
+        # multi-start pruning: a start whose objective exceeds the best start of its object by
+        # more than it could still gain in the remaining steps at its last rate of decrease
+        # cannot become the best one; it stops, so it no longer holds the batch in the loop
+        v = value(st)
+        best = jnp.min(jnp.where(jnp.isfinite(v), v, jnp.inf), axis=1, keepdims=True)
+        gap = v - best
+        remaining = opts.max_steps - (k + 1)
+        prune = ~st.done & (st.n_iter >= 3) & (gap > 0) & (gap > remaining * st.last_dec)
+        return k + 1, st._replace(done=st.done | prune)
 
     n_loops, state = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state))
     return state, n_loops
