@@ -457,3 +457,18 @@ def simulate(F, Q, h, z):
 
     _, out = lax.scan(step, jnp.zeros((p,), z.dtype), (F, L, h, z))
     return out
+
+
+def sample_draws(key, F, Q, h, *, shape, mean, yerr, dtype):
+    """``mean + h_k . x_k`` draws of shape ``shape + (n,)`` from the chain of :func:`simulate`,
+    plus white measurement noise of standard deviation ``yerr`` when it is given."""
+    n, p = h.shape
+    k1, k2 = jax.random.split(key)
+    z = jax.random.normal(k1, tuple(shape) + (n, p), dtype)
+    draw = lambda zz: simulate(F, Q, h, zz)  # noqa: E731
+    for _ in shape:
+        draw = jax.vmap(draw)
+    x = mean + draw(z)
+    if yerr is not None:
+        x = x + jnp.asarray(yerr, dtype) * jax.random.normal(k2, x.shape, dtype)
+    return x

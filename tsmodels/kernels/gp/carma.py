@@ -350,15 +350,7 @@ def carma_sample(key, t, *, ar, ma, sigma, mean=0.0, yerr=None, shape=()):
     dt, first = ss.steps(t, mask)
     F, Q = _carma_ssm(dt, first, mask, A_t, s_c, P_t)
     h = jnp.broadcast_to(_observation(P_t, g, s_c, sigma), (n, p))
-    k1, k2 = jax.random.split(key)
-    z = jax.random.normal(k1, tuple(shape) + (n, p), dtype)
-    draw = lambda zz: ss.simulate(F, Q, h, zz)  # noqa: E731
-    for _ in shape:
-        draw = jax.vmap(draw)
-    x = mean + draw(z)
-    if yerr is not None:
-        x = x + jnp.asarray(yerr, dtype) * jax.random.normal(k2, x.shape, dtype)
-    return x
+    return ss.sample_draws(key, F, Q, h, shape=shape, mean=mean, yerr=yerr, dtype=dtype)
 
 
 def carma_rms(ar, ma):

@@ -185,15 +185,7 @@ def drw_sample(key, t, *, sigma, tau, mean=0.0, yerr=None, shape=()):
     dt, first = ss.steps(t, mask)
     F, Q = _drw_ssm(dt, first, mask, sigma=sigma, tau=tau)
     h = jnp.ones((n, 1), dtype)
-    k1, k2 = jax.random.split(key)
-    z = jax.random.normal(k1, tuple(shape) + (n, 1), dtype)
-    draw = lambda zz: ss.simulate(F, Q, h, zz)  # noqa: E731
-    for _ in shape:
-        draw = jax.vmap(draw)
-    x = mean + draw(z)
-    if yerr is not None:
-        x = x + jnp.asarray(yerr, dtype) * jax.random.normal(k2, x.shape, dtype)
-    return x
+    return ss.sample_draws(key, F, Q, h, shape=shape, mean=mean, yerr=yerr, dtype=dtype)
 
 
 def drw_autocovariance(dt, *, sigma, tau):
