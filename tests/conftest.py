@@ -16,11 +16,20 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from tsmodels.config import precision  # noqa: E402
+from tsmodels.config import clear_caches, precision  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled():
+    """Free each module's compiled executables after it: the suite compiles thousands of
+    shapes, and each XLA CPU executable holds memory mappings that would otherwise accumulate
+    up to the kernel's ``vm.max_map_count`` (see ``tsmodels.config.clear_caches``)."""
+    yield
+    clear_caches()
 
 
 @pytest.fixture(autouse=True)

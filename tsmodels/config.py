@@ -17,12 +17,13 @@ inputs and follow whatever precision is in force where they are called.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 
 import jax
 import numpy as np
 
-__all__ = ["precision", "resolve_dtype", "DEFAULT_DTYPE"]
+__all__ = ["precision", "resolve_dtype", "clear_caches", "compiled_cache", "DEFAULT_DTYPE"]
 
 DEFAULT_DTYPE = np.dtype("float64")
 _ALLOWED = (np.dtype("float32"), np.dtype("float64"))
@@ -61,3 +62,30 @@ def precision(dtype=None) -> Iterator[np.dtype]:
     dt = resolve_dtype(dtype)
     with jax.enable_x64(dt == np.dtype("float64")):
         yield dt
+
+
+_COMPILED_CACHES: list = []
+
+
+def compiled_cache(maxsize: int) -> Callable:
+    """``functools.lru_cache(maxsize)`` for builders of jitted functions, registered so that
+    :func:`clear_caches` can empty it."""
+    def wrap(fn):
+        cached = functools.lru_cache(maxsize=maxsize)(fn)
+        _COMPILED_CACHES.append(cached)
+        return cached
+    return wrap
+
+
+def clear_caches() -> None:
+    """Drop every compiled function tsmodels and JAX hold (``jax.clear_caches`` plus tsmodels'
+    own caches of jitted builders).
+
+    Each compiled XLA CPU executable keeps a few dozen memory mappings of machine code; a process
+    that compiles thousands of distinct shapes (e.g. a notebook trying many batch sizes) can reach
+    the kernel's ``vm.max_map_count`` (65530 by default), after which compilation crashes. Calling
+    this between unrelated workloads releases them; the next call recompiles what it needs.
+    """
+    for cached in _COMPILED_CACHES:
+        cached.cache_clear()
+    jax.clear_caches()
