@@ -6,9 +6,9 @@ r"""Batched Lomb-Scargle periodograms of a :class:`~tsmodels.lightcurves.LightCu
 * :func:`lombscargle_multiband`: VanderPlas & Ivezić (2015), the quantity of astropy's
   ``LombScargleMultiband(method="flexible")`` (kernel: :mod:`tsmodels.kernels.multiband`).
 * :func:`false_alarm_probability`, :func:`false_alarm_level`: Baluev (2008) / Davies / naive
-  (astropy's numbers) and a batched bootstrap on the device; for multiband, a documented
-  analytic approximation (:func:`tsmodels.kernels.fap.fap_generalized`) and a bootstrap that
-  resamples within each band.
+  (astropy's numbers) and a batched bootstrap (permutation test) on the device; for multiband,
+  a documented analytic approximation (:func:`tsmodels.kernels.fap.fap_generalized`) and a
+  bootstrap that permutes the data within each band.
 * :func:`best_periods`: the k highest distinct peaks per object, with their FAP.
 * :class:`LombScargle`, :class:`LombScargleMultiband`: astropy-like facades for one object.
 
@@ -24,14 +24,15 @@ Frequencies are in cycles per day; periods in days.
 
 from __future__ import annotations
 
-import functools
+import zlib
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tsmodels.config import precision, resolve_dtype
+from tsmodels import _threads
+from tsmodels.config import compiled_cache, precision, resolve_dtype
 from tsmodels.kernels import fap as _fap
 from tsmodels.kernels import lombscargle as _ls
 from tsmodels.kernels import multiband as _mb
@@ -159,15 +160,26 @@ def _blocks(B, per_object, batch_size):
     return int(batch_size)
 
 
-def _run_blocks(fn, arrays, static_args, B, bs):
-    """Call ``fn(*block_arrays, *static_args)`` on blocks of ``bs`` objects (last one padded)."""
-    outs = []
-    for s in range(0, B, bs):
+def _run_blocks(fn, arrays, static_args, B, bs, workers=None):
+    """Call ``fn(*block_arrays, *static_args)`` on blocks of ``bs`` objects (last one padded).
+
+    On a CPU the blocks run on one host thread per core (:mod:`tsmodels._threads`); when the
+    batch would make fewer blocks than threads, the block size is lowered (to a power of two) so
+    that every thread gets one. An object's result does not depend on its block.
+    """
+    workers = _threads.resolve_workers(workers)
+    if workers > 1 and -(-B // bs) < workers and B > 1:
+        share = -(-B // workers)
+        bs = min(bs, 1 << (share - 1).bit_length())
+
+    def one(s):
         idx = np.arange(s, s + bs)
         idx = np.minimum(idx, B - 1)
         blk = [None if a is None else jnp.asarray(a[idx]) for a in arrays]
         out = fn(*blk, *static_args)
-        outs.append(jax.tree_util.tree_map(lambda x: np.asarray(x)[: min(bs, B - s)], out))
+        return jax.tree_util.tree_map(lambda x: np.asarray(x)[: min(bs, B - s)], out)
+
+    outs = _threads.run_chunks(one, range(0, B, bs), workers, None)
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=0), *outs)
 
 
@@ -195,7 +207,7 @@ def _over_objects(one, args, in_axes):
     return jax.lax.map(body, tuple(args[i] for i in pos), batch_size=_CPU_OBJECTS_PER_STEP)
 
 
-@functools.lru_cache(maxsize=64)
+@compiled_cache(maxsize=64)
 def _single_fn(nterms, normalization, fit_mean, center_data, method, has_dy, has_tlo, is_grid,
                per_object_freq=False):
     def one(t, y, dy, mask, t_lo, freq):
@@ -211,7 +223,7 @@ def _single_fn(nterms, normalization, fit_mean, center_data, method, has_dy, has
     return jax.jit(batched)
 
 
-@functools.lru_cache(maxsize=64)
+@compiled_cache(maxsize=64)
 def _multi_fn(n_bands, nterms_base, nterms_band, reg_base, reg_band, regularize_by_trace,
               center_data, normalization, method, has_dy, has_tlo, band_size=None,
               per_object_freq=False):
@@ -297,7 +309,7 @@ def _band_index(batch, band):
 def lombscargle(batch, frequency=None, *, minimum_frequency=None, maximum_frequency=None,
                 samples_per_peak=5, nyquist_factor=5, nterms=1, normalization="standard",
                 method="auto", band=None, fit_mean=True, center_data=True, use_errors=True,
-                dtype=None, batch_size=None):
+                dtype=None, batch_size=None, workers=None):
     r"""Generalized Lomb-Scargle periodograms of every object of a batch, on one grid.
 
     Args:
@@ -317,6 +329,8 @@ def lombscargle(batch, frequency=None, *, minimum_frequency=None, maximum_freque
         use_errors: weight by ``1/flux_err^2`` (False: equal weights, astropy's ``dy=None``).
         dtype: float64 (default) or float32 (times split into high + low parts).
         batch_size: objects per device call (default: bounded work per call).
+        workers: host threads running blocks of objects in parallel (default: one per CPU core
+            on a CPU backend, 1 on an accelerator). Results do not depend on it.
 
     Returns:
         ``(frequency (F,) or (B, F) float64, power (B, F) dtype)``.
@@ -354,10 +368,10 @@ def lombscargle(batch, frequency=None, *, minimum_frequency=None, maximum_freque
                         dy is not None, t_lo is not None, grid is not None, per_object)
         bs = _blocks(B, F * t.shape[1], batch_size)
         if per_object:
-            power = _run_blocks(fn, [t, y, dy, mask, t_lo, freq.astype(dt)], (), B, bs)
+            power = _run_blocks(fn, [t, y, dy, mask, t_lo, freq.astype(dt)], (), B, bs, workers)
         else:
             fq = _grid_arg(grid, dt) if grid is not None else jnp.asarray(freq, dt)
-            power = _run_blocks(lambda *a: fn(*a, fq), [t, y, dy, mask, t_lo], (), B, bs)
+            power = _run_blocks(lambda *a: fn(*a, fq), [t, y, dy, mask, t_lo], (), B, bs, workers)
     return freq, power.astype(dt, copy=False)
 
 
@@ -365,7 +379,8 @@ def lombscargle_multiband(batch, frequency=None, *, minimum_frequency=None,
                           maximum_frequency=None, samples_per_peak=5, nyquist_factor=5,
                           nterms_base=1, nterms_band=1, reg_base=None, reg_band=1e-6,
                           regularize_by_trace=True, center_data=True, normalization="standard",
-                          method="direct", use_errors=True, dtype=None, batch_size=None):
+                          method="direct", use_errors=True, dtype=None, batch_size=None,
+                          workers=None):
     r"""Multiband periodograms (VanderPlas & Ivezić 2015) of every object of a batch.
 
     The quantity of astropy's ``LombScargleMultiband(...).power(frequency, method="flexible")``
@@ -380,7 +395,7 @@ def lombscargle_multiband(batch, frequency=None, *, minimum_frequency=None,
             astropy's ``LombScargleMultiband``.
         normalization: "standard" (astropy's) or "model", "log", "psd" (derived as single band).
         method: "direct" (exact) or "fast" (FFT sums; regular grids).
-        use_errors, dtype, batch_size: as :func:`lombscargle`.
+        use_errors, dtype, batch_size, workers: as :func:`lombscargle`.
 
     Objects are grouped by how many points they have in their fullest band (each band's sums run
     over that band's points only; see ``band_size`` in :func:`tsmodels.kernels.multiband.power`),
@@ -424,9 +439,10 @@ def lombscargle_multiband(batch, frequency=None, *, minimum_frequency=None,
             bs = _blocks(idx.size, F * int(size) * batch.n_bands, batch_size)
             arrays = [None if a is None else a[idx] for a in (t, y, dy, band, mask, t_lo)]
             if per_object:
-                power[idx] = _run_blocks(fn, arrays + [freq[idx].astype(dt)], (), idx.size, bs)
+                power[idx] = _run_blocks(fn, arrays + [freq[idx].astype(dt)], (), idx.size, bs,
+                                         workers)
             else:
-                power[idx] = _run_blocks(lambda *a: fn(*a, fq), arrays, (), idx.size, bs)
+                power[idx] = _run_blocks(lambda *a: fn(*a, fq), arrays, (), idx.size, bs, workers)
     return freq, power
 
 
@@ -440,58 +456,106 @@ def _stats(batch, mask, use_errors):
     return np.asarray(n), np.asarray(base), np.asarray(var)
 
 
+def _object_salts(batch):
+    """A 32-bit number per object from its id (its position if the batch has none), so that an
+    object's bootstrap draws depend on the seed and on the object only."""
+    ids = batch.ids if batch.ids is not None else np.arange(len(batch))
+    return np.array([zlib.crc32(str(i).encode()) for i in np.asarray(ids).tolist()], np.uint32)
+
+
+def _permute_within_bands(key, band, mask, n_bands):
+    """Source index of each point for a uniformly random permutation of the real points among
+    the points of the same band (padded points map to themselves). Pure JAX, one light curve."""
+    N = band.shape[0]
+    key_b = jnp.where(mask, band, n_bands)
+    grouped = jnp.argsort(key_b, stable=True)                    # points grouped by band
+    u = jax.random.uniform(key, (N,))
+    shuffled = jnp.lexsort((u, key_b))                            # same groups, random order
+    src = jnp.zeros(N, grouped.dtype).at[grouped].set(shuffled)
+    return jnp.where(mask, src, jnp.arange(N))
+
+
+@compiled_cache(maxsize=32)
+def _bootstrap_fn(multiband, n_bands, n_bootstraps, band_size, kernel_items, has_dy, has_tlo):
+    kernel_kwargs = dict(kernel_items)
+
+    def one_object(key, t, y, dy, band, mask, t_lo, fq):
+        def one_boot(k):
+            src = _permute_within_bands(k, band, mask, n_bands)
+            yb, dyb = y[src], (None if dy is None else dy[src])
+            if multiband:
+                p = _mb.power(t, yb, dyb, band, fq, n_bands=n_bands, mask=mask, t_lo=t_lo,
+                              band_size=band_size, **kernel_kwargs)
+            else:
+                p = _ls.power(t, yb, dyb, fq, mask=mask, t_lo=t_lo, **kernel_kwargs)
+            return jnp.max(p)
+
+        keys = jax.random.split(jax.random.wrap_key_data(key), n_bootstraps)
+        return jax.lax.map(one_boot, keys, batch_size=min(n_bootstraps, 64))
+
+    def batched(key, t, y, dy, band, mask, t_lo, fq):
+        return _over_objects(one_object, (key, t, y, dy, band, mask, t_lo, fq),
+                             (0, 0, 0, 0 if has_dy else None, 0, 0, 0 if has_tlo else None,
+                              None))
+
+    return jax.jit(batched)
+
+
 def _bootstrap_max(batch, freq, grid, *, multiband, n_bootstraps, random_seed, use_errors,
                    band_mask, dtype, kernel_kwargs, batch_size=None):
-    """Maximum power of ``n_bootstraps`` resamplings per object: ``(B, n_bootstraps)``.
+    """Maximum power of ``n_bootstraps`` permutations per object: ``(B, n_bootstraps)``.
 
-    Values (with their errors) are drawn with replacement among the object's real points (for
-    multiband, among the points of the same band), times kept: the null hypothesis of no
-    periodicity with the observed noise distribution (as astropy's bootstrap).
+    Each resample permutes the (value, error) pairs among an object's real points of the same
+    band (all its points for single band), times and bands kept: a draw from the permutation
+    distribution, which under the null hypothesis (no periodicity: within a band, the pairs are
+    exchangeable, whatever their distribution) is the distribution of the data themselves.
+    Object ``i`` uses the key ``fold_in(key(random_seed or 0), crc32(str(id_i)))``: its maxima
+    do not depend on the other objects of the batch, its position or ``batch_size``.
     """
     dt = resolve_dtype(dtype)
     mask = band_mask
     B, N = mask.shape
+    n_bootstraps = int(n_bootstraps)
+    if n_bootstraps < 1:
+        raise ValueError(f"n_bootstraps must be >= 1, got {n_bootstraps}")
     with precision(dt):
         t, t_lo, y, dy = _host_arrays(batch, dt, use_errors)
         band = np.asarray(batch.band, np.int32) if multiband else np.zeros((B, N), np.int32)
         nbands = batch.n_bands if multiband else 1
         band_size = max(size for size, _ in _band_size_groups(band, mask, nbands, split=False))
         fq = _grid_arg(grid, dt) if grid is not None else jnp.asarray(freq, dt)
-
-        def resample(key, y, dy, band, mask):
-            key_b = jnp.where(mask, band, nbands)
-            order = jnp.argsort(key_b, stable=True)
-            counts = jnp.sum(key_b[None, :] == jnp.arange(nbands)[:, None], axis=1)
-            starts = jnp.cumsum(counts) - counts
-            u = jax.random.uniform(key, (N,), dtype=y.dtype)
-            c = counts[jnp.clip(band, 0, nbands - 1)]
-            j = starts[jnp.clip(band, 0, nbands - 1)] + jnp.minimum(jnp.floor(u * c), jnp.maximum(c - 1, 0)).astype(jnp.int32)
-            src = jnp.where(mask, order[jnp.clip(j, 0, N - 1)], jnp.arange(N))
-            return y[src], (None if dy is None else dy[src])
-
-        def one_object(key, t, y, dy, band, mask, t_lo):
-            keys = jax.random.split(key, n_bootstraps)
-
-            def one_boot(k):
-                yb, dyb = resample(k, y, dy, band, mask)
-                if multiband:
-                    p = _mb.power(t, yb, dyb, band, fq, n_bands=nbands, mask=mask, t_lo=t_lo,
-                                  band_size=band_size, **kernel_kwargs)
-                else:
-                    p = _ls.power(t, yb, dyb, fq, mask=mask, t_lo=t_lo, **kernel_kwargs)
-                return jnp.max(p)
-
-            return jax.lax.map(one_boot, keys, batch_size=min(n_bootstraps, 64))
-
-        has_dy, has_tlo = dy is not None, t_lo is not None
-        fn = jax.jit(jax.vmap(one_object, in_axes=(0, 0, 0, 0 if has_dy else None, 0, 0,
-                                                   0 if has_tlo else None)))
+        fn = _bootstrap_fn(bool(multiband), int(nbands), n_bootstraps,
+                           int(band_size) if multiband else None,
+                           tuple(sorted(kernel_kwargs.items())), dy is not None, t_lo is not None)
         bs = _blocks(B, freq.size * N * 64 * max(nbands, 1), batch_size)
-        kd = np.asarray(jax.random.key_data(jax.random.split(
-            jax.random.key(0 if random_seed is None else random_seed), B)))
-        out = _run_blocks(lambda kd_, *a: fn(jax.random.wrap_key_data(kd_), *a),
-                          [kd, t, y, dy, band, mask, t_lo], (), B, bs)
+        base = jax.random.key(0 if random_seed is None else int(random_seed))
+        kd = np.asarray(jax.random.key_data(jax.vmap(lambda s: jax.random.fold_in(base, s))(
+            jnp.asarray(_object_salts(batch)))))
+        out = _run_blocks(lambda *a: fn(*a, fq), [kd, t, y, dy, band, mask, t_lo], (), B, bs)
     return out
+
+
+def _bootstrap_pvalue(pmax, z):
+    """``(1 + #{pmax >= z}) / (1 + n)`` per object: ``pmax (B, n)``, ``z (B, k)`` -> ``(B, k)``.
+
+    The observed periodogram is one more draw from the permutation distribution, so under the
+    null hypothesis ``P(FAP <= alpha) <= alpha`` for every ``alpha`` and any number of
+    resamples (exactly ``floor(alpha (n + 1)) / (n + 1)``), not only as ``n`` grows.
+    """
+    n = pmax.shape[-1]
+    return (1.0 + (pmax[:, None, :] >= z[:, :, None]).sum(axis=-1)) / (1.0 + n)
+
+
+def _multiband_fap_stats(batch, mask, use_errors, n_bands, band, nterms_base, nterms_band):
+    t = np.asarray(batch.t, np.float64)
+    dy = np.asarray(batch.flux_err, np.float64) if use_errors else None
+    with precision("float64"):
+        f = jax.vmap(lambda t_, dy_, b_, m_: _fap.multiband_stats(
+            t_, dy_, b_, m_, n_bands=n_bands, nterms_base=nterms_base, nterms_band=nterms_band),
+            in_axes=(0, 0 if dy is not None else None, 0, 0))
+        out = f(jnp.asarray(t), None if dy is None else jnp.asarray(dy), jnp.asarray(band),
+                jnp.asarray(mask))
+    return [np.asarray(x) for x in out]
 
 
 def false_alarm_probability(power, batch, frequency, *, normalization="standard",
@@ -501,19 +565,45 @@ def false_alarm_probability(power, batch, frequency, *, normalization="standard"
                             dtype=None):
     r"""False-alarm probability of peak powers, per object.
 
+    The FAP of a power :math:`Z` is the probability that an object without periodic signal,
+    observed like this one, gives a periodogram (same model, normalization and ``frequency``)
+    whose highest value reaches :math:`Z`.
+
+    Methods:
+
+    * single band, ``nterms = 1``: "baluev" (default), "davies", "naive", "single": astropy's
+      formulas and numbers (:mod:`tsmodels.kernels.fap`; Baluev 2008).
+    * multiband (``multiband=True``) or ``nterms > 1``, standard normalization: "baluev" is the
+      generalized approximation :func:`tsmodels.kernels.fap.fap_generalized` (Baluev's
+      up-crossing formula for a model with ``d`` periodic parameters, with the per-band counts
+      of :func:`tsmodels.kernels.fap.multiband_stats`, :math:`f_{\min}` and :math:`f_{\max}`
+      of ``frequency`` and, for a regular grid, its step; equation, choices and the range of
+      validity checked on noise simulations are in :mod:`tsmodels.kernels.fap`).
+    * "bootstrap" (any model, normalization): a permutation test on the device. Each of
+      ``n_bootstraps`` resamples permutes the (flux, flux_err) pairs among the object's points
+      of the same band (single band: among all its points), times and bands kept, and the
+      periodogram of the resample is maximized over ``frequency``; the FAP is
+      ``(1 + #{resampled maxima >= Z}) / (1 + n_bootstraps)``. Under the null hypothesis of
+      no periodicity (within a band, the pairs exchangeable: any noise distribution, per-band
+      offsets and error levels) the observed data are one more draw of the same distribution,
+      so ``P(FAP <= alpha) <= alpha`` exactly for any ``n_bootstraps`` (the smallest possible
+      FAP is ``1 / (n_bootstraps + 1)``). Objects are vmapped in blocks; object ``i``'s draws
+      come from ``random_seed`` (None = 0) and its id alone, so its FAP does not depend on the
+      rest of the batch. Cost: ``n_bootstraps`` periodograms per object.
+
     Args:
         power: ``(B,)`` or ``(B, k)`` peak powers (e.g. ``power.max(axis=1)``).
         batch: the batch the periodograms were computed from.
-        frequency: the grid searched (``(F,)``; its maximum is :math:`f_{\max}`).
+        frequency: the grid searched (``(F,)`` cycles/day; its extremes are :math:`f_{\min}`,
+            :math:`f_{\max}`).
         normalization: of ``power``.
-        method: single band: "baluev" (default), "davies", "naive", "single" (astropy's
-            numbers; nterms = 1) or "bootstrap" (on the device). Multiband (``multiband=True``)
-            or ``nterms > 1``: "baluev" means the generalized approximation
-            :func:`tsmodels.kernels.fap.fap_generalized` (standard normalization), or
-            "bootstrap".
+        method: "baluev" (default), "davies", "naive", "single" or "bootstrap" (above).
         band: single-band periodograms of one band (as in :func:`lombscargle`).
         nterms, nterms_base, nterms_band, reg_base, reg_band: the periodogram's model.
-        n_bootstraps, random_seed: bootstrap resamples per object and seed.
+        use_errors: weights ``1/flux_err^2`` (as the periodogram).
+        n_bootstraps: resamples per object ("bootstrap"; default 1000).
+        random_seed: int seed of the resamples ("bootstrap"; None means 0).
+        dtype: of the bootstrap periodograms (float64 default).
 
     Returns:
         FAP with the shape of ``power`` (float64).
@@ -537,9 +627,8 @@ def false_alarm_probability(power, batch, frequency, *, normalization="standard"
         pmax = _bootstrap_max(batch, freq, grid, multiband=multiband, n_bootstraps=n_bootstraps,
                               random_seed=random_seed, use_errors=use_errors, band_mask=mask,
                               dtype=dtype, kernel_kwargs=kw)
-        out = (pmax[:, None, :] >= pw[:, :, None]).mean(axis=-1)
+        out = _bootstrap_pvalue(pmax, pw)
         return out[:, 0] if squeeze else out
-    n, base, var = _stats(batch, mask, use_errors)
     with precision("float64"):
         if multiband or nterms > 1:
             if method != "baluev" or normalization != "standard":
@@ -547,22 +636,20 @@ def false_alarm_probability(power, batch, frequency, *, normalization="standard"
                     "multiband / multi-term FAP: method='baluev' (generalized, standard "
                     "normalization) or 'bootstrap'")
             if multiband:
-                band_arr = np.asarray(batch.band)
-                present = np.eye(batch.n_bands, dtype=bool)[band_arr] & mask[..., None]
-                nb = present.any(axis=1).sum(axis=1)
-                d = 2 * nterms_band * nb + 2 * max(0, nterms_base - nterms_band)
-                hs = [h for h in range(1, nterms_band + 1)] + [h for h in range(nterms_band + 1, nterms_base + 1)]
-                n_null = nb
-            else:
-                d = np.full(len(batch), 2 * nterms)
-                hs = list(range(1, nterms + 1))
-                n_null = np.ones(len(batch))
-            hrms = float(np.sqrt(np.mean(np.square(hs))))
-            f = jax.vmap(lambda z, n_, v, d_, nn: _fap.fap_generalized(
-                z, fmax=fmax, n=n_, t_var=v, d=d_, n_null=nn, harmonic_rms=hrms))
-            out = np.asarray(f(jnp.asarray(pw), jnp.asarray(n), jnp.asarray(var),
-                               jnp.asarray(d, np.float64), jnp.asarray(n_null, np.float64)))
+                band_arr, nb = np.asarray(batch.band, np.int32), batch.n_bands
+                m0, m1 = nterms_base, nterms_band
+            else:                        # one band, nterms band harmonics, no shared series
+                band_arr, nb, m0, m1 = np.zeros(mask.shape, np.int32), 1, 0, nterms
+            n, n_null, d, var = _multiband_fap_stats(batch, mask, use_errors, nb, band_arr,
+                                                     int(m0), int(m1))
+            fmin = float(freq.min())
+            df = 0.0 if grid is None else float(grid[1])
+            f = jax.vmap(lambda z, n_, nn, d_, v: _fap.fap_generalized(
+                z, fmax=fmax, fmin=fmin, df=df, n=n_, t_var=v, d=d_, n_null=nn))
+            out = np.asarray(f(jnp.asarray(pw), jnp.asarray(n), jnp.asarray(n_null),
+                               jnp.asarray(d), jnp.asarray(var)))
         else:
+            n, base, var = _stats(batch, mask, use_errors)
             f = jax.vmap(lambda z, n_, b, v: _fap.false_alarm_probability(
                 z, fmax=fmax, n=n_, baseline=b, t_var=v, normalization=normalization,
                 method=method))
@@ -574,6 +661,10 @@ def false_alarm_level(false_alarm_probability, batch, frequency, *, normalizatio
                       method="baluev", band=None, use_errors=True, n_bootstraps=1000,
                       random_seed=None, dtype=None):
     """Power level per object whose (single-band, nterms = 1) FAP is the given probability.
+
+    For "bootstrap", the level is the ``k+1``-th highest of the resampled maxima of
+    :func:`false_alarm_probability` (``k = floor(p (n_bootstraps + 1)) - 1``): powers above it
+    have a bootstrap FAP ``<= p``; ``inf`` where ``p < 1 / (n_bootstraps + 1)``.
 
     Args:
         false_alarm_probability: scalar or ``(k,)`` probabilities.
@@ -595,9 +686,12 @@ def false_alarm_level(false_alarm_probability, batch, frequency, *, normalizatio
                               random_seed=random_seed, use_errors=use_errors, band_mask=mask,
                               dtype=dtype, kernel_kwargs=dict(normalization=normalization,
                                                               method="direct"))
-        pmax = np.sort(pmax, axis=1)
-        idx = np.clip(np.floor((1 - p) * n_bootstraps).astype(int), 0, n_bootstraps - 1)
-        out = pmax[:, idx]
+        # the level above which the FAP of false_alarm_probability(method="bootstrap"),
+        # (1 + #{pmax >= z}) / (1 + n), is <= p: the (k+1)-th largest maximum, where
+        # k = floor(p (n + 1)) - 1 maxima may lie above it; inf if p < 1 / (n + 1)
+        pmax = np.sort(pmax, axis=1)[:, ::-1]
+        k = np.floor(p * (n_bootstraps + 1) * (1 + 1e-12)).astype(int) - 1
+        out = np.where(k >= 0, pmax[:, np.clip(k, 0, n_bootstraps - 1)], np.inf)
     else:
         n, base, var = _stats(batch, mask, use_errors)
         with precision("float64"):
@@ -670,7 +764,8 @@ def best_periods(frequency, power, k=3, *, exclude=None, batch=None, normalizati
 
 def find_periods(batch, frequency=None, *, minimum_frequency=None, maximum_frequency=None,
                  samples_per_peak=2, nyquist_factor=5, multiband=True, search=None, refine=None,
-                 n_candidates=10, refine_points=9, k=1, use_errors=True, dtype=None):
+                 n_candidates=10, refine_points=9, k=1, use_errors=True, dtype=None,
+                 fap_method="baluev", fap_kwargs=None):
     r"""Best periods of every object by a two-stage search: a cheap periodogram on a coarse grid,
     then a richer model around its highest peaks.
 
@@ -689,6 +784,15 @@ def find_periods(batch, frequency=None, *, minimum_frequency=None, maximum_frequ
     per-object refinement; an exhaustive search with the rich model on a fine grid costs about
     ``(refine sums / search sums) x (fine / coarse steps)`` times more.
 
+    The false-alarm probability of a returned period is that of the search stage, where the
+    whole frequency range is looked at: :func:`false_alarm_probability` of the search
+    periodogram's power at the candidate the period was refined from, with the search model,
+    normalization and grid (so :math:`f_{\min}`, :math:`f_{\max}` and the grid step of the
+    search). For the highest search peak it is the FAP of the search periodogram's maximum; for
+    a candidate ranked lower by the search it is larger (a conservative value). The refined
+    power is not used: it is a maximum over a few local windows of another model, whose
+    distribution under noise no closed form describes.
+
     Args:
         batch: a :class:`~tsmodels.lightcurves.LightCurveBatch`.
         frequency: ``(F,)`` search grid (regular, cycles/day); None for the automatic grid of
@@ -702,11 +806,18 @@ def find_periods(batch, frequency=None, *, minimum_frequency=None, maximum_frequ
         k: periods returned per object (the best refined candidates, by refined power).
         use_errors: weight by ``1/flux_err^2``.
         dtype: of both stages (float64 default).
+        fap_method: method of :func:`false_alarm_probability` for ``fap`` (above): "baluev"
+            (default; for multiband or ``nterms > 1`` searches the generalized approximation,
+            which needs the standard normalization), "bootstrap" (costs ``n_bootstraps`` search
+            periodograms per object), any other single-band method, or None (``fap`` NaN).
+        fap_kwargs: more keyword arguments of :func:`false_alarm_probability`
+            (``n_bootstraps``, ``random_seed``, ...).
 
     Returns:
         :class:`Peaks` with ``(B, k)`` arrays: refined ``period`` (days), ``frequency``,
-        ``power`` (of the refine model), ``fap`` (NaN; see :func:`false_alarm_probability`) and
-        ``index`` (the candidate's position in the search grid).
+        ``power`` (of the refine model), ``fap`` (of the search stage, above; NaN where no
+        peak or ``fap_method=None``) and ``index`` (the candidate's position in the search
+        grid).
 
     Example:
         >>> peaks = ts.periodogram.find_periods(batch, minimum_frequency=1.0, maximum_frequency=5.0)
@@ -720,6 +831,16 @@ def find_periods(batch, frequency=None, *, minimum_frequency=None, maximum_frequ
     if n_candidates < 1 or refine_points < 1 or not 1 <= k <= n_candidates:
         raise ValueError(f"need n_candidates >= 1, refine_points >= 1 and 1 <= k <= n_candidates, "
                          f"got {n_candidates}, {refine_points}, {k}")
+    fap_kw = dict(fap_kwargs or {})
+    if fap_method is not None:
+        names = (("nterms_base", "nterms_band", "reg_base", "reg_band") if multiband
+                 else ("nterms", "band"))
+        fap_kw.update({n: s_kw[n] for n in names + ("normalization",) if n in s_kw})
+        fap_kw.setdefault("dtype", dtype)
+        if (fap_method == "baluev" and (multiband or s_kw.get("nterms", 1) > 1)
+                and s_kw.get("normalization", "standard") != "standard"):
+            raise ValueError("fap_method='baluev' for a multiband or multi-term search needs "
+                             "normalization='standard'; use fap_method='bootstrap' or None")
     freq, power = fn(batch, frequency, minimum_frequency=minimum_frequency,
                      maximum_frequency=maximum_frequency, samples_per_peak=samples_per_peak,
                      nyquist_factor=nyquist_factor, use_errors=use_errors, dtype=dtype, **s_kw)
@@ -744,8 +865,14 @@ def find_periods(batch, frequency=None, *, minimum_frequency=None, maximum_frequ
     f_out = np.where(bad, np.nan, f_out)
     p_out = np.where(bad, np.nan, p_out)
     idx = np.where(bad, -1, np.take_along_axis(cand.index, order, axis=1))
-    return Peaks(period=1.0 / f_out, frequency=f_out, power=p_out, fap=np.full(f_out.shape, np.nan),
-                 index=idx)
+    fap = np.full(f_out.shape, np.nan)
+    if fap_method is not None:
+        p_search = np.take_along_axis(power.astype(np.float64), np.maximum(idx, 0), axis=1)
+        fap = false_alarm_probability(np.where(bad, 0.0, p_search), batch, freq,
+                                      method=fap_method, multiband=multiband,
+                                      use_errors=use_errors, **fap_kw)
+        fap = np.where(bad, np.nan, fap)
+    return Peaks(period=1.0 / f_out, frequency=f_out, power=p_out, fap=fap, index=idx)
 
 
 # ------------------------------------------------------------------------------------ facades
@@ -909,7 +1036,9 @@ class LombScargle(_FacadeBase):
     def false_alarm_probability(self, power, method="baluev", samples_per_peak=5,
                                 nyquist_factor=5, minimum_frequency=None, maximum_frequency=None,
                                 method_kwds=None):
-        """FAP of ``power`` (astropy's methods: baluev, davies, naive, single, bootstrap)."""
+        """FAP of ``power``: astropy's baluev, davies, naive, single; or "bootstrap", the
+        permutation test of :func:`false_alarm_probability` (``method_kwds``: ``n_bootstraps``,
+        default 1000, and ``random_seed``)."""
         fmax, n, base, var = self._fap_args(samples_per_peak, nyquist_factor, minimum_frequency,
                                             maximum_frequency)
         z = np.asarray(power, np.float64)
@@ -927,7 +1056,7 @@ class LombScargle(_FacadeBase):
                                   band_mask=np.ones((1, self.t.size), bool),
                                   dtype=None, kernel_kwargs=dict(normalization=self.normalization,
                                                                  method="direct"))[0]
-            return (pmax[None, :] >= np.atleast_1d(z)[:, None]).mean(axis=1).reshape(z.shape)
+            return _bootstrap_pvalue(pmax[None, :], np.atleast_1d(z)[None, :])[0].reshape(z.shape)
         with precision("float64"):
             out = _fap.false_alarm_probability(jnp.asarray(z), fmax=fmax, n=n, baseline=base,
                                                t_var=var, normalization=self.normalization,
@@ -1015,7 +1144,8 @@ class LombScargleMultiband(_FacadeBase):
     def false_alarm_probability(self, power, method="baluev", samples_per_peak=5,
                                 nyquist_factor=5, minimum_frequency=None, maximum_frequency=None,
                                 method_kwds=None):
-        """FAP of ``power``: "baluev" (generalized approximation) or "bootstrap" (per band)."""
+        """FAP of ``power``: "baluev" (generalized approximation) or "bootstrap" (permutations
+        within each band); see :func:`false_alarm_probability`."""
         f = self.autofrequency(samples_per_peak=samples_per_peak, nyquist_factor=nyquist_factor,
                                minimum_frequency=minimum_frequency,
                                maximum_frequency=maximum_frequency)
