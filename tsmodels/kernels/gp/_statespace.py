@@ -267,53 +267,139 @@ def _innovations_parallel(F, Q, h, R, Y, mask):
 
 
 # ------------------------------------------------------------------------------------------------
-# likelihoods from innovations
+# likelihoods
 # ------------------------------------------------------------------------------------------------
-def gaussian_loglike(v, S, mask):
-    """``-1/2 sum_k mask_k (v_k^2/S_k + log S_k + log 2 pi)`` for one column of innovations."""
-    terms = v * v / S + jnp.log(S) + LOG_2PI
-    return -0.5 * jnp.sum(jnp.where(mask, terms, 0.0))
+def gram(F, Q, h, R, Y, mask, *, parallel=False):
+    """Sufficient statistics of the likelihood: ``G = sum_k v_k v_k^T / S_k`` and ``sum log S_k``.
+
+    ``G`` (k, k) is ``Z^T K^-1 Z`` for ``Z = Y`` (the data and any mean regressors, filtered with
+    the same gains) and ``sum_k log S_k = log|K|``, both over the real points only. Every
+    Gaussian or mean-marginalised log-likelihood of this module is a function of ``G``,
+    ``log|K|`` and the number of real points (:func:`loglike_from_gram`).
+
+    For a scalar state (DRW, multiband DRW) on the serial path the filter accumulates ``G`` and
+    ``log|K|`` in its carry and emits nothing per point (the fastest form on CPUs); otherwise they
+    are summed from the innovations of :func:`innovations`.
+    """
+    if h.shape[1] == 1 and not parallel:
+        return _gram_serial_1d(F[:, 0, 0], Q[:, 0, 0], h[:, 0], R, Y, mask)
+    v, S = innovations(F, Q, h, R, Y, mask, parallel=parallel)
+    w = jnp.where(mask, 1.0 / S, 0.0)
+    G = jnp.einsum("n,ni,nj->ij", w, v, v)
+    return G, jnp.sum(jnp.where(mask, jnp.log(S), 0.0))
 
 
-def marginal_loglike(v, S, mask, present=None):
-    """Log-likelihood with a linear mean integrated out under a flat (improper, unit) prior.
+def _gram_serial_1d(F, Q, h, R, Y, mask):
+    """Scalar-state filter accumulating ``G`` and ``log|K|`` (see :func:`gram`).
 
-    ``v`` holds the innovations of the data (column 0) and of the m mean regressors (columns 1..m),
-    all filtered with the same gains, so that with ``X`` the (n, m) design matrix and ``K`` the
-    data covariance, ``sum_k v_ki v_kj / S_k = (Z^T K^{-1} Z)_ij`` for ``Z = [y, X]``. Then
+    A masked point is made an identity by its inputs (``F = 1``, ``Q = 0``) and a zero weight on
+    the gain and on every accumulated term, rather than by selecting the old carry: fewer
+    operations per step, and still exactly nothing from a masked point (value and gradient).
+    """
+    k = Y.shape[1]
+    dtype = Y.dtype
+    w = mask.astype(dtype)
+    F = jnp.where(mask, F, 1.0)
+    Q = jnp.where(mask, Q, 0.0)
+    R = jnp.where(mask, R, 1.0)
+    h = jnp.where(mask, h, 1.0)
+    cols = tuple(Y[:, i] for i in range(k))
+    pairs = [(i, j) for i in range(k) for j in range(i, k)]
+
+    def step(carry, xs):
+        m, P, G, logdet = carry
+        f, q, hk, r, wk, ys = xs
+        P_pred = f * f * P + q
+        hP = hk * P_pred
+        S = hk * hP + r
+        inv_S = 1.0 / S
+        gain = wk * hP * inv_S
+        m_pred = tuple(f * mi for mi in m)
+        v = tuple(yi - hk * mi for yi, mi in zip(ys, m_pred))
+        m = tuple(mi + gain * vi for mi, vi in zip(m_pred, v))
+        # (1 - K h) P_pred = P_pred r / S at a real point (positive by construction); P_pred at
+        # a masked one
+        P = P_pred * (1.0 - wk + wk * r * inv_S)
+        w_S = wk * inv_S
+        G = tuple(g + v[i] * v[j] * w_S for g, (i, j) in zip(G, pairs))
+        return (m, P, G, logdet + wk * jnp.log(S)), None
+
+    z = jnp.zeros((), dtype)
+    init = ((z,) * k, z, (z,) * len(pairs), z)
+    (_, _, G, logdet), _ = lax.scan(step, init, (F, Q, h, R, w, cols))
+    Gm = jnp.zeros((k, k), dtype)
+    for g, (i, j) in zip(G, pairs):
+        Gm = Gm.at[i, j].set(g).at[j, i].set(g)
+    return Gm, logdet
+
+
+def loglike_from_gram(G, logdet_K, n_eff, *, marginal, present=None):
+    """Log-likelihood from the statistics of :func:`gram`.
+
+    Fixed mean (``marginal=False``, ``G`` is 1 x 1 for the mean-subtracted data):
+
+        log L = -1/2 [y^T K^-1 y + log|K| + n log 2 pi].
+
+    Mean integrated out (``marginal=True``): ``G`` is ``Z^T K^-1 Z`` for ``Z = [y, X]`` with ``X``
+    the (n, m) design matrix of a linear mean under a flat (improper, unit) prior, and
 
         log int N(y | X mu, K) d^m mu
             = -1/2 [y^T K^-1 y - c^T M^-1 c] - 1/2 log|K| - 1/2 log|M| - (n - m)/2 log 2 pi,
 
-    with ``M = X^T K^-1 X`` and ``c = X^T K^-1 y`` (Rybicki & Press 1992, ApJ 398, 169
+    with ``M = X^T K^-1 X`` and ``c = X^T K^-1 y`` (Rybicki & Press 1992, ApJ 398, 169,
     including the normalising constants). Regressors with no data (``present`` False, e.g. a band
     without observations) are dropped: they neither enter ``M`` nor count in ``m``.
 
     Returns:
-        ``(loglike, mu_hat, M)``: the marginal log-likelihood, the generalised-least-squares
-        mean ``M^-1 c`` (m,) (0 for absent regressors) and ``M`` (m, m).
+        ``(loglike, mu_hat, M)``: the log-likelihood, the generalised-least-squares mean
+        ``M^-1 c`` (m,) (0 for absent regressors) and ``M`` (m, m) (empty for a fixed mean).
     """
-    m = v.shape[1] - 1
-    w = jnp.where(mask, 1.0 / S, 0.0)
-    G = jnp.einsum("n,ni,nj->ij", w, v, v)
+    dtype = G.dtype
+    if not marginal:
+        ll = -0.5 * (G[0, 0] + logdet_K + n_eff * LOG_2PI)
+        return ll, jnp.zeros((0,), dtype), jnp.zeros((0, 0), dtype)
+    m = G.shape[0] - 1
     yKy = G[0, 0]
     c = G[1:, 0]
     M = G[1:, 1:]
     if present is None:  # a regressor with no data has an all-zero column of innovations
         present = jnp.diagonal(M) > 0
+    if m == 1:  # one regressor (a constant mean): scalars, no factorisation
+        ok = present[0]
+        Ms = jnp.where(ok, M[0, 0], 1.0)
+        cs = jnp.where(ok, c[0], 0.0)
+        ll = (-0.5 * (yKy - cs * cs / Ms) - 0.5 * logdet_K - 0.5 * jnp.log(Ms)
+              - 0.5 * (n_eff - jnp.where(ok, 1.0, 0.0)) * LOG_2PI)
+        return ll, (cs / Ms)[None], Ms[None, None]
     pm = present[:, None] & present[None, :]
-    eye = jnp.eye(m, dtype=v.dtype)
+    eye = jnp.eye(m, dtype=dtype)
     M = jnp.where(pm, M, eye)
     c = jnp.where(present, c, 0.0)
     L = jnp.linalg.cholesky(M)
     z = jax.scipy.linalg.solve_triangular(L, c, lower=True)
     mu_hat = jax.scipy.linalg.solve_triangular(L.T, z, lower=False)
     logdet_M = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L)))
-    n_eff = jnp.sum(mask)
     m_eff = jnp.sum(present)
-    logdet_K = jnp.sum(jnp.where(mask, jnp.log(S), 0.0))
     ll = -0.5 * (yKy - z @ z) - 0.5 * logdet_K - 0.5 * logdet_M - 0.5 * (n_eff - m_eff) * LOG_2PI
     return ll, mu_hat, M
+
+
+def marginal_loglike(v, S, mask, present=None):
+    """:func:`loglike_from_gram` (``marginal=True``) from innovations ``v`` (n, 1 + m) and ``S``.
+
+    ``v`` holds the innovations of the data (column 0) and of the m mean regressors (columns
+    1..m), all filtered with the same gains. Returns ``(loglike, mu_hat, M)``.
+    """
+    w = jnp.where(mask, 1.0 / S, 0.0)
+    G = jnp.einsum("n,ni,nj->ij", w, v, v)
+    logdet = jnp.sum(jnp.where(mask, jnp.log(S), 0.0))
+    return loglike_from_gram(G, logdet, jnp.sum(mask), marginal=True, present=present)
+
+
+def gaussian_loglike(v, S, mask):
+    """``-1/2 sum_k mask_k (v_k^2/S_k + log S_k + log 2 pi)`` for one column of innovations."""
+    terms = v * v / S + jnp.log(S) + LOG_2PI
+    return -0.5 * jnp.sum(jnp.where(mask, terms, 0.0))
 
 
 # ------------------------------------------------------------------------------------------------

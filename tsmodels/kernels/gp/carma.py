@@ -241,11 +241,11 @@ def _loglike(t, y, yerr, mask, ar, ma, sigma, mean, marginalize_mean, parallel):
     if marginalize_mean:
         y, R = ss.safe_observations(ss.centre(y, jnp.ones((n, 1), dtype), mask)[0], yerr, mask)
         Y = jnp.stack([y, mask.astype(dtype)], axis=1)
-        v, S = ss.innovations(F, Q, h, R, Y, mask, parallel=parallel)
-        return ss.marginal_loglike(v, S, mask)[0]
+        G, logdet = ss.gram(F, Q, h, R, Y, mask, parallel=parallel)
+        return ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=True)[0]
     y, R = ss.safe_observations(y - mean, yerr, mask)
-    v, S = ss.innovations(F, Q, h, R, y[:, None], mask, parallel=parallel)
-    return ss.gaussian_loglike(v[:, 0], S, mask)
+    G, logdet = ss.gram(F, Q, h, R, y[:, None], mask, parallel=parallel)
+    return ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=False)[0]
 
 
 # ------------------------------------------------------------------------------------------------

@@ -121,11 +121,11 @@ def drw_loglike(t, y, yerr, mask=None, *, sigma, tau, mean=0.0, marginalize_mean
         ones = jnp.ones((n, 1), dtype)
         y, R = ss.safe_observations(ss.centre(y, ones, mask)[0], yerr, mask)
         Y = jnp.stack([y, jnp.where(mask, 1.0, 0.0).astype(dtype)], axis=1)
-        v, S = ss.innovations(F, Q, h, R, Y, mask, parallel=parallel)
-        return ss.marginal_loglike(v, S, mask)[0]
+        G, logdet = ss.gram(F, Q, h, R, Y, mask, parallel=parallel)
+        return ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=True)[0]
     y, R = ss.safe_observations(y - mean, yerr, mask)
-    v, S = ss.innovations(F, Q, h, R, y[:, None], mask, parallel=parallel)
-    return ss.gaussian_loglike(v[:, 0], S, mask)
+    G, logdet = ss.gram(F, Q, h, R, y[:, None], mask, parallel=parallel)
+    return ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=False)[0]
 
 
 @functools.partial(jax.jit, static_argnames=("marginalize_mean",))

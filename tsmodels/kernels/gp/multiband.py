@@ -87,11 +87,12 @@ def drw_multiband_loglike(t, y, yerr, band, mask=None, *, sigma, tau, mean=0.0,
         X = X.astype(dtype)
         y, R = ss.safe_observations(ss.centre(y, X, mask)[0], yerr, mask)
         Y = jnp.concatenate([y[:, None], X], axis=1)
-        v, S = ss.innovations(F, Q, h, R, Y, mask, parallel=parallel)
-        return ss.marginal_loglike(v, S, mask, present=jnp.any(X > 0, axis=0))[0]
+        G, logdet = ss.gram(F, Q, h, R, Y, mask, parallel=parallel)
+        return ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=True,
+                                    present=jnp.any(X > 0, axis=0))[0]
     y, R = ss.safe_observations(y - mean[band], yerr, mask)
-    v, S = ss.innovations(F, Q, h, R, y[:, None], mask, parallel=parallel)
-    return ss.gaussian_loglike(v[:, 0], S, mask)
+    G, logdet = ss.gram(F, Q, h, R, y[:, None], mask, parallel=parallel)
+    return ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=False)[0]
 
 
 @functools.partial(jax.jit, static_argnames=("marginalize_mean",))
