@@ -138,7 +138,7 @@ def test_float32_path(small, tol):
 @dataclass(frozen=True)
 class _Jitter(Model):
     """Constant flux with unknown extra scatter: ``flux ~ N(mean, flux_err^2 + s^2)``. Not a
-    least-squares model (the variance depends on a parameter), so it is fitted with L-BFGS."""
+    least-squares model (the variance depends on a parameter), so it is fitted with Newton."""
 
     tag: str = ""
 
@@ -177,7 +177,7 @@ def test_one_compilation_per_bucket_shape(rng):
     b1, _ = _jitter_batch(rng, 8)
     b2, _ = _jitter_batch(rng, 8)
     model = _Jitter(tag="compile-test")  # a fresh model: a fresh cache entry
-    opts = optimize.FitOptions("lbfgs", 200, optimize.default_tol("float64"))
+    opts = optimize.FitOptions("newton", 200, optimize.default_tol("float64"))
     fn = optimize.compiled_fit(model, opts)
     assert fn._cache_size() == 0
     fit(model, b1)
@@ -192,8 +192,8 @@ def test_one_compilation_per_bucket_shape(rng):
 def test_batch_stops_when_all_converged_and_max_steps_status(small, rng):
     batch, _, res = small
     loops = res.info["n_loops"]
-    assert len(loops) == 1 and loops[0] < 200
-    assert loops[0] >= res.n_iter.max()
+    assert 1 <= len(loops) <= 2 and max(loops) < 200  # one chunk per worker thread
+    assert max(loops) >= res.n_iter.max()
     b, _ = _jitter_batch(rng, 8)
     short = fit(_Jitter(), b, max_steps=2)
     assert short.info["n_loops"] == [2]
@@ -280,7 +280,7 @@ def test_diverging_object_is_flagged_and_isolated(rng):
     e = [np.ones(n) for _ in range(4)]
     batch = ts.LightCurveBatch.from_arrays(t=t, flux=f, flux_err=e)
     res = fit(_Runaway(), batch, max_steps=100)
-    assert res.method == "lbfgs"
+    assert res.method == "newton"
     assert res.status[1] in (MAX_STEPS, NONFINITE, 5)
     assert not res.converged[1]
     ref = fit(_Runaway(), batch[[0, 2, 3]], max_steps=100)
@@ -291,10 +291,10 @@ def test_diverging_object_is_flagged_and_isolated(rng):
     np.testing.assert_allclose(res.errors["mu"][[0, 2, 3]], 1 / np.sqrt(n), rtol=1e-5)
 
 
-def test_non_residual_model_uses_lbfgs_and_recovers(rng):
+def test_non_residual_model_uses_newton_and_recovers(rng):
     batch, s_true = _jitter_batch(rng, 60)
     res = fit(_Jitter(), batch)
-    assert res.method == "lbfgs"
+    assert res.method == "newton"
     assert np.all(res.status == OK)
     assert np.mean(np.abs(res.values["s"] - s_true) < 2 * res.errors["s"]) >= 0.9
     assert np.mean(np.abs(res.values["mean"] - 50.0) < 2 * res.errors["mean"]) >= 0.9
@@ -353,8 +353,8 @@ def test_compare_prefers_the_right_model(small, rng):
 
 def test_bad_arguments(small):
     batch = small[0]
-    with pytest.raises(ValueError, match="method must be 'auto', 'lm' or 'lbfgs', got 'newton'"):
-        fit(MODEL, batch, method="newton")
+    with pytest.raises(ValueError, match="method must be 'auto', 'lm', 'newton' or 'lbfgs', got 'bfgs'"):
+        fit(MODEL, batch, method="bfgs")
     with pytest.raises(ValueError, match="n_starts must be >= 1"):
         fit(MODEL, batch, n_starts=-1)
     with pytest.raises(ValueError, match="batch_size must be a positive integer or None, got 0"):
@@ -366,3 +366,13 @@ def test_bad_arguments(small):
     with pytest.raises(TypeError, match="does not follow the model protocol"):
         fit(object(), batch)
     assert BAD_HESSIAN == 4 and STATUS[BAD_HESSIAN] == "BAD_HESSIAN"
+
+
+def test_clear_caches_releases_compiled_fits():
+    from tsmodels.config import clear_caches
+
+    opts = optimize.FitOptions("newton", 50, 1e-8)
+    f = optimize.compiled_fit(Constant(), opts)
+    assert optimize.compiled_fit(Constant(), opts) is f  # cached per (model, options)
+    clear_caches()
+    assert optimize.compiled_fit(Constant(), opts) is not f

@@ -10,7 +10,9 @@ size and mass matrix, exactly as a single-object numpyro run would. numpyro is e
 The potential is generic: ``-(marginal_loglike + log_prior + log|Jacobian|)`` of the model (see
 :mod:`tsmodels.models.base`), in the model's unconstrained space, **whitened** by the
 maximum-likelihood fit: ``u = u_hat + s * z`` where ``u_hat`` is the ``ts.fit`` optimum and ``s``
-its Laplace standard deviations (1 where the Hessian failed). The affine map has a constant
+its Laplace standard deviations (1 where the Hessian failed, and for a parameter with an
+interval support whose Laplace width exceeds 3, i.e. whose maximum is at an end of its interval
+where the Laplace approximation says nothing). The affine map has a constant
 Jacobian, so the posterior is unchanged, but NUTS starts on the right scale (a period known to
 1e-6 is sampled with unit step sizes), which keeps warm-up short. Chains start at independent
 ``z ~ U(-2, 2)`` (numpyro's default init radius, here in units of the Laplace error), i.e. around
@@ -37,16 +39,18 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.hmc import hmc
 
-from tsmodels.config import precision, resolve_dtype
+from tsmodels import _threads
+from tsmodels.config import compiled_cache, resolve_dtype
 from tsmodels.fitting import diagnostics
-from tsmodels.fitting.optimize import (FitOptions, check_model, default_tol, iter_chunks,
-                                       pad_objects, resolve_method, starts_unconstrained)
-from tsmodels.fitting.optimize import compiled_fit
+from tsmodels.fitting.optimize import (MIN_THREAD_CHUNK, FitOptions, check_model, default_tol,
+                                       iter_chunks, pad_objects, resolve_method, resolve_starts,
+                                       run_chunk)
 from tsmodels.fitting.results import NO_DATA, NONFINITE, OK, QUANTILES, Posterior
 
 __all__ = ["sample", "object_keys"]
 
 _DRAW_BYTES = 2**28  # host/device bytes of draws per chunk when batch_size is None
+_MAX_INTERVAL_SCALE = 3.0  # largest whitening scale of an interval-supported parameter
 
 
 @dataclass(frozen=True)
@@ -66,9 +70,9 @@ def object_keys(ids, seed: int) -> np.ndarray:
     return np.stack([np.full(len(ids), np.uint32(seed & 0xFFFFFFFF)), h], axis=1).astype(np.uint32)
 
 
-def _derived_fn(model, bands, P, dnames, dt):
+def _derived_fn(model, bands, P, dnames, dt, lc):
     def dfun(z):
-        d = model.derived(model.unpack(z[:P]), z[P:], bands)
+        d = model.derived(model.unpack(z[:P], lc), z[P:], bands)
         return jnp.stack([jnp.asarray(d[n], dt) for n in dnames]) if dnames else jnp.zeros((0,), dt)
 
     return dfun
@@ -83,15 +87,16 @@ def _nuts_chunk(model, opts: NUTSOptions, lcs, u_hat, scale, ok, keys):
     pnames = tuple(model.param_names)
     dnames = tuple(model.derived_names(bands))
     has_linear = bool(model.linear_names(bands))
-    dfun = _derived_fn(model, bands, P, dnames, dt)
 
     def one_object(lc, uh, s, good, key):
         k_chain, k_lin = jax.random.split(key)
+        dfun = _derived_fn(model, bands, P, dnames, dt, lc)
 
         def potential(z):
             u = jnp.where(good, uh + s * z, uh)
-            x = model.unpack(u)
-            lp = model.marginal_loglike(x, lc) + model.log_prior(x) + model.log_abs_det_jacobian(u)
+            x = model.unpack(u, lc)
+            lp = (model.marginal_loglike(x, lc) + model.log_prior(x)
+                  + model.log_abs_det_jacobian(u, lc))
             return -jnp.where(good, lp, -0.5 * jnp.sum(z * z))
 
         def one_chain(k):
@@ -118,18 +123,18 @@ def _nuts_chunk(model, opts: NUTSOptions, lcs, u_hat, scale, ok, keys):
             nsteps = jnp.zeros((C,), jnp.int32)
             step = jnp.full((C,), jnp.nan, dt)
         u = uh + s * z
-        xs = jax.vmap(jax.vmap(lambda v: jnp.stack([model.unpack(v)[n] for n in pnames]) if P else v))(u)
+        xs = jax.vmap(jax.vmap(lambda v: jnp.stack([model.unpack(v, lc)[n] for n in pnames]) if P else v))(u)
 
         if dnames:
             if has_linear:
-                sol0 = model.linear(model.unpack(uh), lc)
+                sol0 = model.linear(model.unpack(uh, lc), lc)
                 active = sol0.active
                 zc = jnp.concatenate([uh, jnp.where(active, sol0.coef, 1.0)])
                 jd = jax.jacfwd(dfun)(zc)
                 dep_inactive = jnp.any((jd[:, P:] != 0) & ~active[None, :], axis=1)
 
                 def lin_draw(v, k):
-                    sol = model.linear(model.unpack(v), lc)
+                    sol = model.linear(model.unpack(v, lc), lc)
                     cov = jnp.where(sol.active[:, None] & sol.active[None, :], sol.cov,
                                     jnp.eye(sol.cov.shape[0], dtype=dt))
                     chol = jnp.linalg.cholesky(cov)
@@ -149,7 +154,7 @@ def _nuts_chunk(model, opts: NUTSOptions, lcs, u_hat, scale, ok, keys):
     return jax.vmap(one_object)(lcs, u_hat, scale, ok, keys)
 
 
-@functools.lru_cache(maxsize=32)
+@compiled_cache(maxsize=32)
 def _compiled_cached(model, opts):
     return jax.jit(functools.partial(_nuts_chunk, model, opts))
 
@@ -178,7 +183,8 @@ def _summaries(draws: np.ndarray) -> dict:
 def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_chains: int = 4,
            seed: int = 0, batch_size: int | None = None, keep_samples: bool = False, dtype=None,
            target_accept_prob: float = 0.8, max_tree_depth: int = 10, n_starts: int | None = None,
-           max_steps: int = 200) -> Posterior:
+           max_steps: int = 200, n_candidates: int | None = None,
+           workers: int | None = None) -> Posterior:
     """Posterior sampling of ``model`` for every object of ``batch`` with NUTS.
 
     Args:
@@ -192,7 +198,10 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         keep_samples: keep the draws (``Posterior.samples``, needed by ``to_arviz``).
         dtype: ``float64`` (default) or ``float32``.
         target_accept_prob, max_tree_depth: NUTS settings.
-        n_starts, max_steps: of the maximum-likelihood fit that places the chains.
+        n_starts, n_candidates, max_steps: of the maximum-likelihood fit that places the
+            chains (see :func:`tsmodels.fit`).
+        workers: host threads running chunks in parallel (default: one per CPU core on a CPU
+            backend, 1 on an accelerator). Results do not depend on it.
 
     Returns:
         :class:`Posterior` with per-object summaries, R-hat, ESS and divergences.
@@ -208,7 +217,8 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
                        tol=default_tol(dt))
     nopts = NUTSOptions(int(num_warmup), int(num_samples), int(num_chains), float(target_accept_prob),
                         int(max_tree_depth))
-    n_starts = int(n_starts or getattr(model, "n_starts", 1))
+    n_starts, n_candidates = resolve_starts(model, n_starts, n_candidates)
+    workers = _threads.resolve_workers(workers)
     B = len(batch)
     P = model.n_params
     pnames = tuple(model.param_names)
@@ -218,6 +228,8 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
     if batch_size is None:
         per_object = num_chains * num_samples * Q * np.dtype(dt).itemsize * 2
         batch_size = int(max(1, min(B, _DRAW_BYTES // per_object)))
+        if workers > 1:  # give every worker thread a share
+            batch_size = min(batch_size, max(MIN_THREAD_CHUNK, -(-B // workers)))
     C, S = nopts.num_chains, nopts.num_samples
     stats = {n: {} for n in names}
     stat_names = ["mean", "sd"] + [q for _, q in QUANTILES] + ["rhat", "ess_bulk", "ess_tail"]
@@ -231,47 +243,57 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
     samples = {n: np.full((B, C, S), np.nan, dt) for n in names} if keep_samples else None
     diverging = np.zeros((B, C, S), bool) if keep_samples else None
     all_keys = object_keys(batch.ids, seed)
-    with precision(dt):
-        for pos, sub, size in iter_chunks(batch, batch_size):
-            b = len(pos)
-            acc["ndata"][pos] = sub.n_obs
-            if not np.any(sub.mask):  # nothing to sample: rows stay NO_DATA, nothing compiled
-                continue
-            u0 = starts_unconstrained(model, sub, n_starts, dt)
-            if size > b:
-                u0 = np.concatenate([u0, np.broadcast_to(u0[:1], (size - b,) + u0.shape[1:])], axis=0)
-            jb = pad_objects(sub.to_jax(dt), size)
-            valid = jnp.asarray(np.arange(size) < b)
-            fo = compiled_fit(model, fopts)(jb, jnp.asarray(u0, dtype=dt), valid)
-            status = np.asarray(fo["status"])
-            good = (status != NO_DATA) & (status != NONFINITE) & np.asarray(valid)
-            var = np.diagonal(np.asarray(fo["cov_u"]), axis1=1, axis2=2) if P else np.zeros((size, 0))
-            scale = np.where(np.isfinite(var) & (var > 0), np.sqrt(np.where(var > 0, var, 1.0)), 1.0)
-            keys = np.zeros((size, 2), np.uint32)
-            keys[:b] = all_keys[pos]
-            xs, d, div, nsteps, step = _compiled_nuts(model, nopts)(
-                jb, fo["u"], jnp.asarray(scale, dtype=dt), jnp.asarray(good), jnp.asarray(keys))
-            xs, d = np.asarray(xs)[:b], np.asarray(d)[:b]
-            div, nsteps, step = np.asarray(div)[:b], np.asarray(nsteps)[:b], np.asarray(step)[:b]
-            good = good[:b]
-            st_b = np.where(good, OK, status[:b])
-            acc["status"][pos] = st_b
-            acc["loglike"][pos] = np.where(good, np.asarray(fo["loglike"])[:b], np.nan)
-            acc["chi2"][pos] = np.where(good, np.asarray(fo["chi2"])[:b], np.nan)
-            acc["ndata"][pos] = np.asarray(fo["ndata"])[:b]
-            acc["n_params"][pos] = P + np.asarray(fo["n_linear"])[:b]
-            acc["n_divergent"][pos] = np.where(good, div.sum(axis=(1, 2)), 0)
-            acc["n_steps"][pos] = np.where(good, nsteps.sum(axis=1), 0)
-            acc["step_size"][pos] = np.where(good[:, None], step, np.nan)
-            draws = np.concatenate([xs, d], axis=-1)  # [b, C, S, Q]
-            draws = np.where(good[:, None, None, None], draws, np.nan)
-            for i, n in enumerate(names):
-                for st, v in _summaries(draws[..., i]).items():
-                    stats[n][st][pos] = v
-                if keep_samples:
-                    samples[n][pos] = draws[..., i]
+
+    def work(chunk):
+        pos, sub, size = chunk
+        b = len(pos)
+        if not np.any(sub.mask):  # nothing to sample: rows stay NO_DATA, nothing compiled
+            return None
+        fo = run_chunk(model, fopts, sub, size, n_starts, dt, None, n_candidates)
+        jb = pad_objects(sub.to_jax(dt), size)
+        valid = np.arange(size) < b
+        status = np.asarray(fo["status"])
+        good = (status != NO_DATA) & (status != NONFINITE) & valid
+        var = np.diagonal(np.asarray(fo["cov_u"]), axis1=1, axis2=2) if P else np.zeros((size, 0))
+        scale = np.where(np.isfinite(var) & (var > 0), np.sqrt(np.where(var > 0, var, 1.0)), 1.0)
+        # an interval-supported parameter whose Laplace width exceeds the logit scale (its
+        # maximum sits at, or runs towards, an end of the interval, where the likelihood is flat
+        # in the unconstrained coordinate) is whitened with unit scale instead
+        wide = np.asarray(model.interval_params, bool)[None, :] & (scale > _MAX_INTERVAL_SCALE)
+        scale = np.where(wide, 1.0, scale)
+        keys = np.zeros((size, 2), np.uint32)
+        keys[:b] = all_keys[pos]
+        out = _compiled_nuts(model, nopts)(jb, fo["u"], jnp.asarray(scale, dtype=dt),
+                                           jnp.asarray(good), jnp.asarray(keys))
+        xs, d, div, nsteps, step = (np.asarray(a)[:b] for a in out)
+        return (status[:b], good[:b], {k: np.asarray(fo[k])[:b] for k in ("loglike", "chi2", "ndata", "n_linear")},
+                xs, d, div, nsteps, step)
+
+    chunks = list(iter_chunks(batch, batch_size, workers))
+    for pos, sub, _ in chunks:
+        acc["ndata"][pos] = sub.n_obs
+    for (pos, _, _), res in zip(chunks, _threads.run_chunks(work, chunks, workers, dt)):
+        if res is None:
+            continue
+        status, good, fo, xs, d, div, nsteps, step = res
+        st_b = np.where(good, OK, status)
+        acc["status"][pos] = st_b
+        acc["loglike"][pos] = np.where(good, fo["loglike"], np.nan)
+        acc["chi2"][pos] = np.where(good, fo["chi2"], np.nan)
+        acc["ndata"][pos] = fo["ndata"]
+        acc["n_params"][pos] = P + fo["n_linear"]
+        acc["n_divergent"][pos] = np.where(good, div.sum(axis=(1, 2)), 0)
+        acc["n_steps"][pos] = np.where(good, nsteps.sum(axis=1), 0)
+        acc["step_size"][pos] = np.where(good[:, None], step, np.nan)
+        draws = np.concatenate([xs, d], axis=-1)  # [b, C, S, Q]
+        draws = np.where(good[:, None, None, None], draws, np.nan)
+        for i, n in enumerate(names):
+            for st, v in _summaries(draws[..., i]).items():
+                stats[n][st][pos] = v
             if keep_samples:
-                diverging[pos] = div & good[:, None, None]
+                samples[n][pos] = draws[..., i]
+        if keep_samples:
+            diverging[pos] = div & good[:, None, None]
     with np.errstate(invalid="ignore"):
         rh = np.stack([stats[n]["rhat"] for n in names], 1) if names else np.full((B, 1), np.nan)
         eb = np.stack([stats[n]["ess_bulk"] for n in names], 1) if names else np.full((B, 1), np.nan)

@@ -13,6 +13,13 @@ new model is a subclass of :class:`Model` (usually a frozen, hashable dataclass)
     and samplers work on the unconstrained vector ``u`` (:meth:`Model.unpack`, :meth:`Model.pack`).
     ``ts.fit`` maximises the likelihood inside the prior's support (the prior only bounds it);
     ``ts.sample`` uses the prior.
+``bounds(lc)`` (optional)
+    ``{name: (lo, hi)}``: per-object limits (physical scalars computed from ONE light curve, pure
+    JAX) that narrow the prior's support of an interval-supported parameter for that light curve
+    (e.g. a timescale between the light curve's smallest spacing and 10x its baseline). The
+    unconstrained map of a bounded parameter is then the interval bijection onto
+    ``[max(lo, prior low), min(hi, prior high)]``, so ``ts.fit`` searches that box and
+    ``ts.sample`` draws from the prior truncated to it. Default: no per-object limits.
 ``init(batch, n_starts)``
     Data-driven starting points on the host: ``{name: ndarray [B, n_starts]}`` (physical units)
     for the NumPy :class:`~tsmodels.lightcurves.LightCurveBatch` it is given. The model decides
@@ -62,6 +69,7 @@ from typing import Any, NamedTuple
 import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve
+from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
 __all__ = ["Model", "LinearSolution", "gaussian_norm", "banded_linear_solve"]
@@ -117,6 +125,10 @@ class Model:
             raise NotImplementedError(f"{type(self).__name__} must define priors")
         return {}
 
+    def bounds(self, lc) -> dict:
+        """Per-object limits ``{name: (lo, hi)}`` for one light curve (module docstring)."""
+        return {}
+
     def init(self, batch, n_starts: int) -> dict[str, np.ndarray]:
         """Starting points ``{name: [B, n_starts]}`` (physical) for a NumPy batch."""
         if self.param_names:
@@ -164,29 +176,79 @@ class Model:
     def n_params(self) -> int:
         return len(self.param_names)
 
-    def bijections(self) -> dict:
-        """``{name: numpyro Transform}`` from unconstrained reals to each prior's support."""
+    @property
+    def interval_params(self) -> tuple[bool, ...]:
+        """Per parameter: whether its prior's support is a finite interval (so that its
+        unconstrained value saturates at the interval's ends)."""
+        out = []
+        for n in self.param_names:
+            sup = self.priors[n].support
+            lo = getattr(sup, "lower_bound", None)
+            hi = getattr(sup, "upper_bound", None)
+            out.append(bool(lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi)))
+        return tuple(out)
+
+    def bijections(self, lc=None) -> dict:
+        """``{name: numpyro Transform}`` from unconstrained reals to each parameter's support.
+
+        Without ``lc``: the prior's support (``biject_to(prior.support)``). With ``lc`` (one
+        light curve), parameters named by :meth:`bounds` map onto the prior's support narrowed
+        to that light curve's limits (where the limits leave an empty or non-finite interval,
+        the prior's support is kept).
+        """
         priors = self.priors
         missing = [n for n in self.param_names if n not in priors]
         if missing:
             raise ValueError(f"{type(self).__name__}.priors lacks {missing}")
-        return {n: biject_to(priors[n].support) for n in self.param_names}
+        out = {n: biject_to(priors[n].support) for n in self.param_names}
+        if lc is None:
+            return out
+        for n, (lo, hi) in self.bounds(lc).items():
+            if n not in out:
+                raise ValueError(f"{type(self).__name__}.bounds names {n!r}, not a parameter")
+            sup = priors[n].support
+            p_lo = getattr(sup, "lower_bound", None)
+            p_hi = getattr(sup, "upper_bound", None)
+            if p_lo is None or p_hi is None or not (np.isfinite(p_lo) and np.isfinite(p_hi)):
+                raise ValueError(f"{type(self).__name__}.bounds: {n!r} needs a prior with an "
+                                 f"interval support, got {sup}")
+            lo = jnp.maximum(jnp.asarray(lo), p_lo)
+            hi = jnp.minimum(jnp.asarray(hi), p_hi)
+            ok = jnp.isfinite(lo) & jnp.isfinite(hi) & (hi > lo * (1 + 1e-6) + 1e-300)
+            lo = jnp.where(ok, lo, p_lo)
+            hi = jnp.where(ok, hi, p_hi)
+            out[n] = biject_to(constraints.interval(lo, hi))
+        return out
 
-    def unpack(self, u) -> dict:
-        """Unconstrained vector ``u`` [P] -> physical parameter dict."""
-        tr = self.bijections()
+    def unpack(self, u, lc=None) -> dict:
+        """Unconstrained vector ``u`` [P] -> physical parameter dict (per-object limits of
+        ``lc`` applied when given; see :meth:`bijections`)."""
+        tr = self.bijections(lc)
         return {n: tr[n](u[i]) for i, n in enumerate(self.param_names)}
 
-    def pack(self, params: dict) -> Any:
-        """Physical parameter dict -> unconstrained vector ``u`` [P] (``[..., P]`` for arrays)."""
-        tr = self.bijections()
+    def pack(self, params: dict, lc=None) -> Any:
+        """Physical parameter dict -> unconstrained vector ``u`` [P] (``[..., P]`` for arrays).
+
+        With ``lc``, values outside that light curve's limits are first moved just inside them.
+        """
+        tr = self.bijections(lc)
         if not self.param_names:
             return jnp.zeros((0,))
-        return jnp.stack([tr[n].inv(jnp.asarray(params[n])) for n in self.param_names], axis=-1)
+        cols = []
+        for n in self.param_names:
+            x = jnp.asarray(params[n])
+            if lc is not None and n in self.bounds(lc):
+                # the interval's interior: sigmoid(-+U) with U = log(1/eps) / 2 leaves a margin
+                # of ~sqrt(eps) of its width, resolvable in the dtype
+                x = jnp.asarray(x, jnp.result_type(x, float))
+                big = 0.5 * float(np.log(1.0 / jnp.finfo(x.dtype).eps))
+                x = jnp.clip(x, tr[n](jnp.asarray(-big, x.dtype)), tr[n](jnp.asarray(big, x.dtype)))
+            cols.append(tr[n].inv(x))
+        return jnp.stack(cols, axis=-1)
 
-    def log_abs_det_jacobian(self, u) -> Any:
+    def log_abs_det_jacobian(self, u, lc=None) -> Any:
         """``log |d params / d u|`` at ``u`` (for densities in unconstrained space)."""
-        tr = self.bijections()
+        tr = self.bijections(lc)
         out = jnp.zeros((), dtype=jnp.result_type(u))
         for i, n in enumerate(self.param_names):
             out = out + tr[n].log_abs_det_jacobian(u[i], tr[n](u[i]))
