@@ -12,17 +12,22 @@ evaluated at new parameters every call, as an optimizer would:
 A second table does the same for the DHO = CARMA(2, 1) against celerite2 with EzTao's
 construction (the AR roots' autocovariance as celerite2 terms).
 
-A third table times whole DRW fits of LSST-like objects (200 points, tau 20-500 d): ``ts.fit``
-on the batch vs a per-object celerite2 + scipy fit in the style of EzTao's ``drw_fit``, with the
-fraction of tau recovered within a factor 2 (EzTao itself is not a dependency; its pins clash).
+A third table times whole DRW fits of LSST-like objects (3 seasons, ~200 points, tau log-uniform
+20-500 d) on the same objects: ``ts.fit(DRW())`` on the batch against EzTao's ``drw_fit`` per
+object (the anchor; EzTao's pins clash with this project's test extra, so it runs in its own
+environment: ``python -m venv /opt/eztao && /opt/eztao/bin/pip install eztao``, then
+``--eztao-python /opt/eztao/bin/python``) and a celerite2 + scipy fit in EzTao's style, with the
+fraction of tau recovered within a factor 2.
 
-Usage: ``python benchmarks/bench_gp.py [--dtype float32] [--parallel] [--sizes 100 1000] [--fits 128]``
+Usage: ``python benchmarks/bench_gp.py [--dtype float32] [--parallel] [--sizes 100 1000] [--fits 500]
+[--eztao-python PATH]``
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -65,8 +70,14 @@ def main(argv=None):
     ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     ap.add_argument("--parallel", action="store_true", help="also time the associative-scan filter")
     ap.add_argument("--min-time", type=float, default=1.0)
-    ap.add_argument("--fits", type=int, default=128,
+    ap.add_argument("--fits", type=int, default=500,
                     help="objects for the DRW fits/s comparison (0 to skip)")
+    ap.add_argument("--eztao-python", default=os.environ.get("EZTAO_PYTHON"),
+                    help="Python interpreter of an environment with EzTao installed (EzTao's pins "
+                         "clash with the test extra); default $EZTAO_PYTHON; without it EzTao is "
+                         "not run")
+    ap.add_argument("--eztao-objects", type=int, default=None,
+                    help="fit only the first N objects with EzTao (it runs ~10 fits/s)")
     args = ap.parse_args(argv)
 
     import celerite2
@@ -139,10 +150,10 @@ def main(argv=None):
             rows.append(("DHO", n, B, "serial", cel_rate, rate, rate_g))
 
     if args.fits:
-        fit_rows = bench_fits(args.fits, rng, args.dtype)
+        fit_rows = bench_fits(args.fits, rng, args.dtype, args.eztao_python, args.eztao_objects)
 
     print()
-    print(f"| model | N | batch | filter | celerite2 evals/s | tsmodels evals/s | ratio | "
+    print("| model | N | batch | filter | celerite2 evals/s | tsmodels evals/s | ratio | "
           f"tsmodels value+grad/s | device | dtype |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |")
     for model, n, B, label, c, r_, rg in rows:
@@ -152,10 +163,14 @@ def main(argv=None):
 
     if args.fits:
         print()
-        print("| DRW fits, 200 points, tau 20-500 d | objects | fits/s | tau within x2 | device | dtype |")
-        print("| --- | ---: | ---: | ---: | --- | --- |")
-        for label, n_obj, rate, rec in fit_rows:
-            print(f"| {label} | {n_obj} | {rate:,.1f} | {rec:.2f} | {dev} | {args.dtype} |")
+        print("| DRW fits, 200 points, tau 20-500 d | objects | fits/s | tau within x2 | "
+              "tsmodels / this | device | dtype |")
+        print("| --- | ---: | ---: | ---: | ---: | --- | --- |")
+        for label, n_obj, rate, rec, ratio in fit_rows:
+            r = f"{ratio:,.0f}x" if ratio else ""
+            print(f"| {label} | {n_obj} | {rate:,.1f} | {rec:.3f} | {r} | {dev} | {args.dtype} |")
+        if not args.eztao_python:
+            print("(EzTao not run: pass --eztao-python PATH, a Python with `pip install eztao`)")
 
 
 def simulate_fit_set(rng, n_obj):
@@ -174,10 +189,46 @@ def simulate_fit_set(rng, n_obj):
     return T, Y, E, tau
 
 
-def bench_fits(n_obj, rng, dtype):
-    """DRW fits/s: ts.fit (batched, mean marginalised) vs a per-object celerite2 + scipy fit in
-    the style of EzTao's drw_fit (mean fixed at the median, L-BFGS-B in log parameters from
-    three starts). Recovery: fraction of tau within a factor 2 of the truth."""
+_EZTAO_SCRIPT = r"""
+import sys, time, json
+import numpy as np
+from eztao.ts import drw_fit
+d = np.load(sys.argv[1], allow_pickle=True)
+T, Y, E = d["T"], d["Y"], d["E"]
+drw_fit(T[0] - T[0][0], Y[0], E[0])  # warm-up (imports, numba)
+t0 = time.perf_counter()
+out = [drw_fit(T[k] - T[k][0], Y[k], E[k]) for k in range(len(T))]
+el = time.perf_counter() - t0
+import eztao
+print(json.dumps({"seconds": el, "tau": [float(o[1]) for o in out],
+                  "version": getattr(eztao, "__version__", "?")}))
+"""
+
+
+def run_eztao(python, T, Y, E):
+    """EzTao's ``drw_fit`` (its defaults: 10 random starts, L-BFGS-B, mean fixed at the median)
+    on each object, in its own Python environment (EzTao's pins clash with this project's
+    test extra). Returns ``(seconds, tau [n], version)``."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/objects.npz"
+        obj = lambda xs: np.array(xs, dtype=object)  # noqa: E731
+        np.savez(path, T=obj(T), Y=obj(Y), E=obj(E))
+        out = subprocess.run([python, "-c", _EZTAO_SCRIPT, path], capture_output=True, text=True,
+                             check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return res["seconds"], np.asarray(res["tau"]), res["version"]
+
+
+def bench_fits(n_obj, rng, dtype, eztao_python=None, n_eztao=None):
+    """DRW fits/s and recovery (fraction of tau within a factor 2 of the truth) on the same
+    LSST-like objects: ``ts.fit(DRW())`` on the batch (mean marginalised, per-object tau limits,
+    candidate grid + trust-region Newton, one thread per core) against EzTao's ``drw_fit`` per
+    object (when ``eztao_python`` points to a Python with EzTao installed) and against a
+    celerite2 + scipy fit in EzTao's style in this environment."""
     import celerite2
     from celerite2 import terms
     from scipy.optimize import minimize
@@ -195,9 +246,21 @@ def bench_fits(n_obj, rng, dtype):
     t0 = time.perf_counter()
     res = fit(DRW(), batch, dtype=dtype)
     warm = time.perf_counter() - t0
-    rec = np.mean(np.abs(np.log(res.to_pandas().tau.to_numpy() / tau)) < np.log(2.0))
-    rows.append(("tsmodels ts.fit(DRW()) incl. compile", n_obj, n_obj / first, rec))
-    rows.append(("tsmodels ts.fit(DRW()) warm", n_obj, n_obj / warm, rec))
+    within = lambda est, truth: float(np.mean(np.abs(np.log(est / truth)) < np.log(2.0)))  # noqa: E731
+    rec = within(res.values["tau"], tau)
+    rows.append(("tsmodels ts.fit(DRW()) incl. compile", n_obj, n_obj / first, rec, None))
+    rows.append(("tsmodels ts.fit(DRW()) warm", n_obj, n_obj / warm, rec, None))
+    ts_rate = n_obj / warm
+
+    if eztao_python:
+        n_ez = min(n_obj, n_eztao or n_obj)
+        secs, tau_ez, ver = run_eztao(eztao_python, T[:n_ez], Y[:n_ez], E[:n_ez])
+        rate = n_ez / secs
+        rows.append((f"EzTao {ver} drw_fit per object (anchor)", n_ez, rate, within(tau_ez, tau[:n_ez]),
+                     ts_rate / rate))
+        if n_ez < n_obj:
+            rows.append(("tsmodels on the same objects as EzTao", n_ez, ts_rate,
+                         within(res.values["tau"][:n_ez], tau[:n_ez]), None))
 
     def one(t, y, e):
         y = y - np.median(y)
@@ -223,8 +286,9 @@ def bench_fits(n_obj, rng, dtype):
     t0 = time.perf_counter()
     taus = np.array([one(T[k] - T[k].mean(), Y[k], E[k]) for k in range(n_ref)])
     el = time.perf_counter() - t0
-    rec = np.mean(np.abs(np.log(taus / tau[:n_ref])) < np.log(2.0))
-    rows.append(("celerite2 + scipy per object (EzTao drw_fit style)", n_ref, n_ref / el, rec))
+    rate = n_ref / el
+    rows.append(("celerite2 + scipy per object (EzTao-style, this environment)", n_ref, rate,
+                 within(taus, tau[:n_ref]), ts_rate / rate))
     return rows
 
 

@@ -3,8 +3,9 @@
 References: celerite2 (``RealTerm``, ``ComplexTerm``) for the DRW and for CARMA processes with
 distinct AR roots (through the root-sum autocovariance of Kelly et al. 2014, the formula EzTao's
 ``CARMA_term`` uses), and dense Cholesky likelihoods built with scipy (``expm`` + Lyapunov
-autocovariance, valid for repeated roots) written here. Real data: SDSS Stripe 82 quasars with the
-DRW fits of MacLeod et al. (2010).
+autocovariance, valid for repeated roots) written here. The real-data test (SDSS Stripe 82
+quasars with the DRW fits of MacLeod et al. 2010) fits the models with ts.fit, in
+tests/models/test_drw.py.
 """
 
 from __future__ import annotations
@@ -698,82 +699,3 @@ def test_drw_helpers():
                                ref.log10_sigmahat_mag_per_sqrt_yr, atol=2e-5)
     np.testing.assert_allclose(gp.drw_sigma_from_sigmahat(gp.drw_sigmahat(sigma, tau), tau), sigma,
                                rtol=1e-12)
-
-
-# ------------------------------------------------------------------------------------------------
-# real data: SDSS Stripe 82 quasars, MacLeod et al. (2010) DRW fits
-# ------------------------------------------------------------------------------------------------
-def load_s82():
-    lc = pd.read_csv(DATA / "light_curves.csv.gz")
-    ref = pd.read_csv(DATA / "drw_macleod2010.csv")
-    groups = lc.groupby(["dbID", "band"])
-    keys = list(ref[["dbID", "band"]].itertuples(index=False, name=None))
-    n_max = max(len(g) for _, g in groups)
-    B = len(keys)
-    T = np.zeros((B, n_max))
-    Y = np.zeros((B, n_max))
-    E = np.ones((B, n_max))
-    M = np.zeros((B, n_max), bool)
-    for i, k in enumerate(keys):
-        g = groups.get_group(k).sort_values("mjd")
-        n = len(g)
-        t = g.mjd.to_numpy()
-        T[i, :n] = t - t.mean()
-        T[i, n:] = T[i, n - 1]
-        Y[i, :n] = g.mag.to_numpy()
-        E[i, :n] = g.mag_err.to_numpy()
-        M[i, :n] = True
-    return ref, T, Y, E, M
-
-
-def fit_drw_batch(T, Y, E, M):
-    """Batched maximum likelihood in (log sigma, log tau), mean marginalised: a vmapped grid then
-    damped Newton steps (Hessian by autodiff), each step accepted only if it improves."""
-
-    def nll(th, t, y, e, m):
-        return -gp.drw_loglike(t, y, e, m, sigma=jnp.exp(th[0]), tau=jnp.exp(th[1]),
-                               marginalize_mean=True)
-
-    ls = jnp.linspace(math.log(0.01), math.log(2.0), 24)
-    lt = jnp.linspace(0.0, math.log(1e5), 32)
-    grid = jnp.stack(jnp.meshgrid(ls, lt, indexing="ij"), -1).reshape(-1, 2)
-
-    def fit_one(t, y, e, m):
-        vals = jax.vmap(lambda th: nll(th, t, y, e, m))(grid)
-        th = grid[jnp.argmin(vals)]
-        vg = jax.value_and_grad(nll)
-        hess = jax.hessian(nll)
-
-        def step(th, _):
-            f, g = vg(th, t, y, e, m)
-            H = hess(th, t, y, e, m)
-            lam = jnp.linalg.eigvalsh(H)[0]
-            H = H + jnp.maximum(0.0, 1e-3 - lam) * jnp.eye(2)
-            d = -jnp.linalg.solve(H, g)
-            d = d * jnp.minimum(1.0, 1.0 / jnp.max(jnp.abs(d)))
-            new = jnp.clip(th + d, jnp.array([-10.0, 0.0]), jnp.array([3.0, math.log(1e5)]))
-            return jnp.where(nll(new, t, y, e, m) < f, new, th), None
-
-        th, _ = jax.lax.scan(step, th, None, length=12)
-        return th, -nll(th, t, y, e, m), jnp.min(vals)
-
-    return jax.jit(jax.vmap(fit_one))(T, Y, E, M)
-
-
-def test_stripe82_quasars_reproduce_macleod2010():
-    """Issue acceptance: with the mean marginalised, fitted tau inside MacLeod's limits for >= 90%
-    of the band fits and log SF_inf within 0.1 dex (median absolute difference)."""
-    ref, T, Y, E, M = load_s82()
-    assert len(ref) == 150 and (M.sum(1) == ref.npts.to_numpy()).all()
-    th, ll, ll_grid = fit_drw_batch(T, Y, E, M)
-    th, ll, ll_grid = map(np.asarray, (th, ll, ll_grid))
-    assert np.all(ll >= -ll_grid - 1e-9)  # Newton never worsened the grid optimum
-    log_tau = th[:, 1] / math.log(10)
-    log_sf = np.log10(np.asarray(gp.drw_sf_inf(np.exp(th[:, 0]))))
-    inside = (log_tau >= ref.log10_tau_lim_lo) & (log_tau <= ref.log10_tau_lim_hi)
-    d_sf = np.abs(log_sf - ref.log10_SFinf_mag.to_numpy())
-    assert inside.mean() >= 0.9, inside.mean()
-    assert np.median(d_sf) < 0.1, np.median(d_sf)
-    # the marginalised-mean maximum likelihood is MacLeod's estimator: much closer than required
-    assert np.median(d_sf) < 0.02
-    assert np.median(np.abs(log_tau - ref.log10_tau_obs_days)) < 0.05

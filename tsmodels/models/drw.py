@@ -9,11 +9,15 @@ The constant mean is handled in one of two ways (``mean=``):
 
 * ``"marginal"`` (default): integrated out analytically under a flat prior (Rybicki & Press 1992),
   the likelihood MacLeod et al. (2010) maximised; it reproduces their Stripe 82 catalogue
-  (see tests/models/test_drw.py), whereas fixing the mean at the data's median biases tau low
-  for short light curves.
+  (tests/kernels/test_gp.py). Fixing the mean (EzTao fixes it at the data's median) or fitting it
+  biases tau low for short light curves; the marginal likelihood much less (on 3-season
+  LSST-like simulations the median log10 tau ratio is -0.07 against -0.19 for the profile). In
+  the random-walk limit its flat-prior volume term ``-1/2 log(1^T K^-1 1)`` keeps growing, so a
+  light curve that looks like a random walk has its maximum at the upper limit of tau (see
+  ``tau_bounds``).
 * ``"profile"``: the mean is a linear parameter at its generalised-least-squares value (reported
-  as ``mean`` with its error); ``ts.sample`` then integrates it out, which is the same posterior
-  as ``"marginal"``.
+  as ``mean`` with its error), i.e. the maximum-likelihood fit of (mean, sigma, tau);
+  ``ts.sample`` integrates the mean out, which is the same posterior as ``"marginal"``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from tsmodels.kernels import gp
 from tsmodels.kernels.gp import _statespace as ss
 from tsmodels.models.base import LinearSolution, Model
 
-__all__ = ["DRW", "MultibandDRW", "drw_starts"]
+__all__ = ["DRW", "MultibandDRW", "drw_starts", "tau_limits"]
 
 _MEAN_MODES = ("marginal", "profile")
 
@@ -37,10 +41,15 @@ _MEAN_MODES = ("marginal", "profile")
 def drw_starts(batch, n_starts: int, *, band_index=None, tau_range=(0.1, 1e5)):
     """Data-driven DRW starting points ``(sigma [B, S], tau [B, S])`` on the host.
 
-    ``sigma``: the excess rms ``sqrt(var(y) - <yerr^2>)`` (at least a quarter of ``std(y)``).
-    ``tau``: log-spaced between 1/30 of the baseline and the baseline (one start: baseline/5),
-    clipped to ``tau_range``: the range where the likelihood of a few-season light curve has its
-    maxima (the smallest spacing to ~10x the baseline is the prior support, EzTao-like).
+    ``tau``: log-spaced over the timescales a light curve can tell apart, from its median
+    spacing between consecutive points to 3x its baseline (inside the :func:`tau_limits` of the
+    fit, away from their edges where the likelihood is flat in the unconstrained parameter),
+    clipped to ``tau_range``; one start: baseline / 5.
+    ``sigma``: for each ``tau``, the rms that makes the expected variance of the data about their
+    mean equal the observed excess variance ``var(y) - <yerr^2>``: a DRW seen over a baseline
+    ``T`` shows only ``sigma^2 (1 - rho(T / tau))`` of its variance, with
+    ``rho(x) = 2 (x - 1 + exp(-x)) / x^2`` the mean correlation of two points drawn uniformly
+    over ``T``. The excess variance is floored at a sixteenth of the variance.
     """
     mask = np.asarray(batch.mask)
     if band_index is not None:
@@ -52,21 +61,53 @@ def drw_starts(batch, n_starts: int, *, band_index=None, tau_range=(0.1, 1e5)):
     mu = np.where(mask, y, 0).sum(1) / n
     var = np.where(mask, (y - mu[:, None]) ** 2, 0).sum(1) / n
     err2 = np.where(mask, e * e, 0).sum(1) / n
-    sig = np.sqrt(np.maximum(var - err2, 0.0625 * var))
-    sig = np.where(sig > 0, sig, np.where(err2 > 0, np.sqrt(err2), 1.0))
-    span = np.where(mask, t, -np.inf).max(1) - np.where(mask, t, np.inf).min(1)
-    span = np.where(np.isfinite(span) & (span > 0), span, 100.0)
+    excess = np.maximum(var - err2, 0.0625 * var)
+    excess = np.where(excess > 0, excess, np.where(err2 > 0, err2, 1.0))
+    t_lo = np.where(mask, t, np.inf).min(1)
+    t_hi = np.where(mask, t, -np.inf).max(1)
+    span = t_hi - t_lo
+    good = np.isfinite(span) & (span > 0)
+    span = np.where(good, span, 100.0)
+    step = np.where(good, span / np.maximum(n - 1, 1), 1.0)  # mean spacing of consecutive points
+    ts = np.sort(np.where(mask, t, np.inf), axis=1)
+    with np.errstate(all="ignore"):
+        gaps = np.diff(ts, axis=1)
+        gaps = np.where(np.isfinite(gaps) & (gaps > 0), gaps, np.nan)
+        med = np.nanmedian(np.where(np.all(np.isnan(gaps), axis=1, keepdims=True), 1.0, gaps), axis=1)
+    lo = np.minimum(np.where(np.isfinite(med) & (med > 0), med, step), span / 30)
+    hi = 3.0 * span
     if n_starts == 1:
-        frac = np.array([0.2])
+        tau = 0.2 * span[:, None]
     else:
-        frac = np.logspace(math.log10(1 / 30), 0.0, n_starts)
-    tau = np.clip(span[:, None] * frac[None, :], tau_range[0] * (1 + 1e-9), tau_range[1] * (1 - 1e-9))
-    return np.repeat(sig[:, None], n_starts, axis=1), tau
+        frac = np.linspace(0.0, 1.0, n_starts)
+        tau = np.exp(np.log(lo)[:, None] + frac[None, :] * np.log(hi / lo)[:, None])
+    tau = np.clip(tau, tau_range[0] * (1 + 1e-9), tau_range[1] * (1 - 1e-9))
+    x = span[:, None] / tau
+    rho = np.where(x > 1e-4, 2.0 * (x - 1.0 + np.exp(-x)) / np.maximum(x, 1e-4) ** 2, 1.0 - x / 3.0)
+    sig = np.sqrt(excess[:, None] / np.maximum(1.0 - rho, 1e-6))
+    return sig, tau
 
 
-def _check(mean, tau_range, sigma_range, who):
+def tau_limits(t, mask):
+    """Per-object timescale limits ``(lo, hi)`` in days for one light curve (pure JAX).
+
+    ``lo`` is the smallest spacing between consecutive distinct real times and ``hi`` ten times
+    the baseline (last minus first real time): EzTao-like limits, outside which a light curve
+    holds no information on ``tau`` (below the cadence the DRW is white noise added to the
+    errors; far beyond the baseline it is a random walk). Non-finite when the light curve has
+    fewer than two distinct times (the prior's support is then kept).
+    """
+    dt, _ = ss.steps(jnp.where(mask, t, 0.0), mask)
+    lo = jnp.min(jnp.where(dt > 0, dt, jnp.inf))
+    span = jnp.max(jnp.where(mask, t, -jnp.inf)) - jnp.min(jnp.where(mask, t, jnp.inf))
+    return lo, 10.0 * span
+
+
+def _check(mean, tau_range, sigma_range, who, tau_bounds="data"):
     if mean not in _MEAN_MODES:
         raise ValueError(f"{who}: mean must be one of {_MEAN_MODES}, got {mean!r}")
+    if tau_bounds not in ("data", None):
+        raise ValueError(f"{who}: tau_bounds must be 'data' or None, got {tau_bounds!r}")
     for name, (lo, hi) in (("tau_range", tau_range), ("sigma_range", sigma_range)):
         if not (0 < lo < hi < math.inf):
             raise ValueError(f"{who}: {name} must satisfy 0 < min < max, got {(lo, hi)!r}")
@@ -79,13 +120,18 @@ class DRW(Model):
     Args:
         band: fit only this band's points (a name in the batch's ``bands``); None uses every
             point as one light curve (single-band data).
-        mean: ``"marginal"`` or ``"profile"`` (module docstring).
-        tau_range: support of the log-uniform prior on ``tau`` (days). Default 0.1 d to 1e5 d:
-            wider than any light curve constrains (EzTao bounds tau per object between the
-            smallest spacing and 10x the baseline; here the starts lie in that range and the
-            likelihood decides).
+        mean: ``"marginal"`` (default) or ``"profile"`` (module docstring).
+        tau_range: support of the log-uniform prior on ``tau`` (days), the same for every
+            object. Default 0.1 d to 1e5 d.
+        tau_bounds: ``"data"`` (default): each object's ``tau`` is further limited to
+            :func:`tau_limits` of its light curve, from its smallest spacing to 10x its baseline
+            (EzTao-like limits); ``ts.fit`` searches that range and ``ts.sample`` draws from the
+            prior truncated to it. ``None``: ``tau_range`` only.
         sigma_range: support of the log-uniform prior on ``sigma`` (unit of ``flux``).
-        n_starts: default number of starts (log-spaced tau, :func:`drw_starts`).
+        n_starts: default number of starts optimised per object.
+        n_candidates: default number of candidate starts (a log-spaced grid of ``tau`` over
+            the light curve's range, :func:`drw_starts`) whose likelihood is evaluated to pick
+            the ``n_starts`` best.
 
     Parameters: ``sigma``, ``tau``. Derived: ``sf_inf`` (``sqrt(2) sigma``), and ``mean`` with
     ``mean="profile"``.
@@ -94,13 +140,18 @@ class DRW(Model):
     band: str | None = None
     mean: str = "marginal"
     tau_range: tuple[float, float] = (0.1, 1e5)
+    tau_bounds: str | None = "data"
     sigma_range: tuple[float, float] = (1e-8, 1e8)
-    n_starts: int = 3
+    n_starts: int = 1
+    n_candidates: int = 16
 
     param_names = ("sigma", "tau")
 
     def __post_init__(self):
-        _check(self.mean, self.tau_range, self.sigma_range, "DRW")
+        _check(self.mean, self.tau_range, self.sigma_range, "DRW", self.tau_bounds)
+
+    def bounds(self, lc):
+        return {} if self.tau_bounds is None else {"tau": tau_limits(lc.t, self._mask(lc))}
 
     @property
     def priors(self):
@@ -134,8 +185,8 @@ class DRW(Model):
         yc, shift = ss.centre(lc.flux, jnp.ones((n, 1), dtype), mask)
         y, R = ss.safe_observations(yc, lc.flux_err, mask)
         Y = jnp.stack([y, mask.astype(dtype)], axis=1)
-        v, S = ss.innovations(F, Q, jnp.ones((n, 1), dtype), R, Y, mask)
-        ll, mu_hat, M = ss.marginal_loglike(v, S, mask)
+        G, logdet = ss.gram(F, Q, jnp.ones((n, 1), dtype), R, Y, mask)
+        ll, mu_hat, M = ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=True)
         return ll, mu_hat[0] + shift[0], 1.0 / M[0, 0], jnp.sum(mask)
 
     # ---------------------------------------------------------------- protocol
@@ -192,18 +243,21 @@ class MultibandDRW(Model):
 
     Args:
         bands: the band names modelled, e.g. ``("u", "g", "r", "i", "z")``.
-        tau_range, sigma_range, n_starts: as for :class:`DRW`.
+        tau_range, tau_bounds, sigma_range, n_starts, n_candidates: as for :class:`DRW`
+            (the limits of ``tau`` from all modelled points merged).
 
     Parameters: ``tau``, ``sigma_<band>`` for each band. Derived: ``sf_inf_<band>``.
     """
 
     bands: tuple[str, ...] = ("g", "r", "i")
     tau_range: tuple[float, float] = (0.1, 1e5)
+    tau_bounds: str | None = "data"
     sigma_range: tuple[float, float] = (1e-8, 1e8)
-    n_starts: int = 3
+    n_starts: int = 1
+    n_candidates: int = 16
 
     def __post_init__(self):
-        _check("marginal", self.tau_range, self.sigma_range, "MultibandDRW")
+        _check("marginal", self.tau_range, self.sigma_range, "MultibandDRW", self.tau_bounds)
         if len(self.bands) == 0 or len(set(self.bands)) != len(self.bands):
             raise ValueError(f"MultibandDRW: bands must be distinct names, got {self.bands!r}")
         object.__setattr__(self, "bands", tuple(self.bands))
@@ -225,6 +279,11 @@ class MultibandDRW(Model):
                          else jnp.ones((), dtype) for b in lc.bands])
         known = jnp.array([b in self.bands for b in lc.bands])
         return sig, lc.mask & known[lc.band]
+
+    def bounds(self, lc):
+        if self.tau_bounds is None:
+            return {}
+        return {"tau": tau_limits(lc.t, self._map({f"sigma_{b}": 1.0 for b in self.bands}, lc)[1])}
 
     def loglike(self, params, lc):
         sig, mask = self._map(params, lc)
