@@ -220,6 +220,28 @@ def test_bucket_bounds_and_coverage(rng):
     assert np.all(rungs[1:] <= np.maximum(rungs[:-1] + 1, 1.25 * rungs[:-1]))
 
 
+def test_bucket_merges_small_lengths_and_balances_chunks(rng):
+    lengths = np.concatenate([np.full(5, 40), np.full(50, 100), np.full(3, 300), np.full(70, 500),
+                              np.full(2, 900)])
+    t, f, e, b = ragged(rng, lengths)
+    bt = ts.LightCurveBatch.from_arrays(t, f, e, b)
+    out = list(bt.bucket(min_objects=40))
+    # 40 + 100 points (55 objects) form one group; 300 + 500 (73) the next; 900 (2) is left alone
+    rung = lambda n: int(bucket_lengths(n)[-1])  # noqa: E731  (smallest padded length >= n)
+    assert [(len(sub), sub.n_max) for _, sub in out] == [(55, rung(100)), (73, rung(500)),
+                                                         (2, rung(900))]
+    allpos = np.sort(np.concatenate([p for p, _ in out]))
+    np.testing.assert_array_equal(allpos, np.arange(len(bt)))
+    for pos, sub in out:
+        np.testing.assert_array_equal(sub.n_obs, lengths[pos])
+    # chunks of a group are near-equal (one compiled shape), never above max_objects
+    sizes = [len(sub) for _, sub in bt.bucket(max_objects=30, min_objects=40)]
+    assert sizes == [28, 27, 25, 24, 24, 2]
+    assert [len(s) for _, s in bt.bucket(max_objects=30)] == [5, 25, 25, 3, 24, 23, 23, 2]
+    with pytest.raises(ValueError, match="min_objects must be >= 1"):
+        next(bt.bucket(min_objects=0))
+
+
 def test_pytree_jit_vmap(batch):
     jb = batch.to_jax("float64")
     assert jb.t.dtype == jnp.float64 and jb.band.dtype == jnp.int32

@@ -503,14 +503,18 @@ class LightCurveBatch:
         """The same objects padded (or trimmed) to ``width`` columns (>= the longest object)."""
         return self._take(np.arange(len(self)), width)
 
-    def bucket(self, max_objects: int | None = None, *, growth: float = 1.25
-               ) -> Iterator[tuple[np.ndarray, "LightCurveBatch"]]:
+    def bucket(self, max_objects: int | None = None, *, growth: float = 1.25,
+               min_objects: int = 1) -> Iterator[tuple[np.ndarray, "LightCurveBatch"]]:
         """Split into sub-batches of similar length, for few compiled shapes and little padding.
 
         Each object goes to the smallest length in :func:`bucket_lengths` (1, 2, ..., 8, 10, 12,
         15, ...) that holds it, so its padding is at most ``(growth - 1)`` times its real points
-        (25% by default); objects with no point go to length 1. Buckets are cut into chunks of at
-        most ``max_objects``.
+        (25% by default); objects with no point go to length 1. A length holding fewer than
+        ``min_objects`` objects is merged, from the shortest up, with the next longer ones until
+        the group holds ``min_objects`` (the longest objects may be left as a smaller last group):
+        for small batches one compiled shape costs far more than the padding it adds. Each group
+        is cut into the fewest chunks of at most ``max_objects``, of near-equal size (so that
+        they share a compiled shape).
 
         Yields:
             ``(positions, sub_batch)``: positions (into this batch) of the sub-batch's objects.
@@ -519,14 +523,27 @@ class LightCurveBatch:
         n_obs = self.n_obs
         rungs = bucket_lengths(max(int(n_obs.max(initial=1)), 1), growth=growth)
         which = np.searchsorted(rungs, np.maximum(n_obs, 1))
-        step = max_objects or len(self)
-        if step < 1:
+        if max_objects is not None and max_objects < 1:
             raise ValueError(f"max_objects must be >= 1, got {max_objects}")
-        for r in np.unique(which):
-            pos = np.flatnonzero(which == r)
-            for s in range(0, len(pos), step):
-                chunk = pos[s : s + step]
-                yield chunk, self._take(chunk, int(rungs[r]))
+        if min_objects < 1:
+            raise ValueError(f"min_objects must be >= 1, got {min_objects}")
+        counts = np.bincount(which, minlength=len(rungs))
+        group = np.zeros(len(rungs), np.int64)       # group of each rung; a group ends at a rung
+        ends, held = [], 0
+        for r in np.flatnonzero(counts):
+            group[r] = len(ends)
+            held += counts[r]
+            if held >= min_objects:
+                ends.append(r)
+                held = 0
+        if held:
+            ends.append(int(np.flatnonzero(counts)[-1]))
+        of_object = group[which]
+        for g, end in enumerate(ends):
+            pos = np.flatnonzero(of_object == g)
+            n_chunks = -(-len(pos) // (max_objects or len(pos)))
+            for chunk in np.array_split(pos, n_chunks):
+                yield chunk, self._take(chunk, int(rungs[end]))
 
     def to_jax(self, dtype=None) -> "LightCurveBatch":
         """The batch with JAX leaves: times and fluxes in ``dtype`` (default float64), band int32,

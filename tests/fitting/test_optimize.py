@@ -187,6 +187,13 @@ def test_one_compilation_per_bucket_shape(rng):
     assert np.all(r2.status == OK)
     fit(model, b2[:3])  # a different number of objects: another shape
     assert fn._cache_size() == 2
+    # a small batch of mixed lengths (four length buckets) is fitted as one padded shape
+    mixed = ts.LightCurveBatch.from_arrays(
+        t=[np.arange(n) * 1.0 for n in (20, 40, 80, 160) for _ in range(3)],
+        flux=[50 + rng.normal(0, 3, n) for n in (20, 40, 80, 160) for _ in range(3)],
+        flux_err=[np.ones(n) for n in (20, 40, 80, 160) for _ in range(3)])
+    res = fit(model, mixed, workers=1)
+    assert fn._cache_size() == 3 and np.all(res.status == OK)
 
 
 def test_batch_stops_when_all_converged_and_max_steps_status(small, rng):

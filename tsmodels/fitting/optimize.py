@@ -649,6 +649,9 @@ def starts_physical(model, sub, n_starts: int, dt, starts=None) -> np.ndarray:
 
 #: Smallest chunk the batch is cut into to give every worker thread some objects.
 MIN_THREAD_CHUNK = 16
+#: Length buckets holding fewer objects are merged with longer ones (``LightCurveBatch.bucket``):
+#: a compiled fit costs seconds to tens of seconds, padding a few objects costs microseconds.
+MIN_BUCKET_OBJECTS = 64
 
 
 def iter_chunks(batch, batch_size: int | None, workers: int = 1):
@@ -661,7 +664,7 @@ def iter_chunks(batch, batch_size: int | None, workers: int = 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     if batch_size is None and workers > 1 and len(batch) > MIN_THREAD_CHUNK:
         batch_size = max(MIN_THREAD_CHUNK, -(-len(batch) // workers))
-    for pos, sub in batch.bucket(batch_size):
+    for pos, sub in batch.bucket(batch_size, min_objects=MIN_BUCKET_OBJECTS):
         yield pos, sub, padded_size(len(sub), batch_size)
 
 
