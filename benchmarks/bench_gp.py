@@ -243,9 +243,11 @@ def bench_fits(n_obj, rng, dtype, eztao_python=None, n_eztao=None):
     t0 = time.perf_counter()
     fit(DRW(), batch, dtype=dtype)
     first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    res = fit(DRW(), batch, dtype=dtype)
-    warm = time.perf_counter() - t0
+    warm = np.inf
+    for _ in range(3):  # best of 3: a warm call takes well under a second
+        t0 = time.perf_counter()
+        res = fit(DRW(), batch, dtype=dtype)
+        warm = min(warm, time.perf_counter() - t0)
     within = lambda est, truth: float(np.mean(np.abs(np.log(est / truth)) < np.log(2.0)))  # noqa: E731
     rec = within(res.values["tau"], tau)
     rows.append(("tsmodels ts.fit(DRW()) incl. compile", n_obj, n_obj / first, rec, None))

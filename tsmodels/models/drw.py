@@ -131,7 +131,8 @@ class DRW(Model):
         n_starts: default number of starts optimised per object.
         n_candidates: default number of candidate starts (a log-spaced grid of ``tau`` over
             the light curve's range, :func:`drw_starts`) whose likelihood is evaluated to pick
-            the ``n_starts`` best.
+            the ``n_starts`` best. With 8, the optimum reached equalled that of 64 candidates x
+            4 refined starts on 2000 simulated LSST-like objects and the 150 Stripe 82 band fits.
 
     Parameters: ``sigma``, ``tau``. Derived: ``sf_inf`` (``sqrt(2) sigma``), and ``mean`` with
     ``mean="profile"``.
@@ -143,7 +144,7 @@ class DRW(Model):
     tau_bounds: str | None = "data"
     sigma_range: tuple[float, float] = (1e-8, 1e8)
     n_starts: int = 1
-    n_candidates: int = 16
+    n_candidates: int = 8
 
     param_names = ("sigma", "tau")
 
@@ -254,7 +255,7 @@ class MultibandDRW(Model):
     tau_bounds: str | None = "data"
     sigma_range: tuple[float, float] = (1e-8, 1e8)
     n_starts: int = 1
-    n_candidates: int = 16
+    n_candidates: int = 8
 
     def __post_init__(self):
         _check("marginal", self.tau_range, self.sigma_range, "MultibandDRW", self.tau_bounds)
