@@ -273,7 +273,6 @@ def test_drw_variance_and_structure_function_match_input():
     bins = [(0.5, 3.0), (3.0, 15.0), (15.0, 60.0), (60.0, 300.0)]
     sums = np.zeros((len(X), len(bins)))
     cnt = np.zeros((len(X), len(bins)))
-    expect = np.zeros(len(bins))
     for k in range(1, 40):
         dt = T[:, k:] - T[:, :-k]
         resid = (X[:, k:] - X[:, :-k]) ** 2 - 2 * (1 - np.exp(-dt / tau))
