@@ -284,6 +284,11 @@ def gram(F, Q, h, R, Y, mask, *, parallel=False):
     if h.shape[1] == 1 and not parallel:
         return _gram_serial_1d(F[:, 0, 0], Q[:, 0, 0], h[:, 0], R, Y, mask)
     v, S = innovations(F, Q, h, R, Y, mask, parallel=parallel)
+    return gram_from_innovations(v, S, mask)
+
+
+def gram_from_innovations(v, S, mask):
+    """``(G, log|K|)`` of :func:`gram` from innovations ``v`` (n, k) and their variances ``S``."""
     w = jnp.where(mask, 1.0 / S, 0.0)
     G = jnp.einsum("n,ni,nj->ij", w, v, v)
     return G, jnp.sum(jnp.where(mask, jnp.log(S), 0.0))
@@ -382,24 +387,6 @@ def loglike_from_gram(G, logdet_K, n_eff, *, marginal, present=None):
     m_eff = jnp.sum(present)
     ll = -0.5 * (yKy - z @ z) - 0.5 * logdet_K - 0.5 * logdet_M - 0.5 * (n_eff - m_eff) * LOG_2PI
     return ll, mu_hat, M
-
-
-def marginal_loglike(v, S, mask, present=None):
-    """:func:`loglike_from_gram` (``marginal=True``) from innovations ``v`` (n, 1 + m) and ``S``.
-
-    ``v`` holds the innovations of the data (column 0) and of the m mean regressors (columns
-    1..m), all filtered with the same gains. Returns ``(loglike, mu_hat, M)``.
-    """
-    w = jnp.where(mask, 1.0 / S, 0.0)
-    G = jnp.einsum("n,ni,nj->ij", w, v, v)
-    logdet = jnp.sum(jnp.where(mask, jnp.log(S), 0.0))
-    return loglike_from_gram(G, logdet, jnp.sum(mask), marginal=True, present=present)
-
-
-def gaussian_loglike(v, S, mask):
-    """``-1/2 sum_k mask_k (v_k^2/S_k + log S_k + log 2 pi)`` for one column of innovations."""
-    terms = v * v / S + jnp.log(S) + LOG_2PI
-    return -0.5 * jnp.sum(jnp.where(mask, terms, 0.0))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -515,7 +502,9 @@ def conditional(build, t, y, yerr, mask, t_new, *, h_obs, h_new, X_obs, X_new, m
     f, var = f[inv][n:], var[inv][n:]
     if marginalize_mean:
         present = jnp.any(X_all != 0, axis=0)
-        _, mu_hat, M = marginal_loglike(v, S, observed, present)
+        G, logdet = gram_from_innovations(v, S, observed)
+        _, mu_hat, M = loglike_from_gram(G, logdet, jnp.sum(observed), marginal=True,
+                                         present=present)
         d = X_new - f[:, 1:]
         mu = d @ mu_hat + f[:, 0] + X_new @ shift
         Md = jnp.linalg.solve(M, d.T).T if M.shape[0] > 1 else d / M[0, 0]
