@@ -42,9 +42,9 @@ from numpyro.infer.hmc import hmc
 from tsmodels import _threads
 from tsmodels.config import compiled_cache, resolve_dtype
 from tsmodels.fitting import diagnostics
-from tsmodels.fitting.optimize import (MIN_THREAD_CHUNK, FitOptions, check_model, default_tol,
-                                       iter_chunks, pad_objects, resolve_method, resolve_starts,
-                                       run_chunk)
+from tsmodels.fitting.optimize import (FitOptions, check_model, default_tol, iter_chunks,
+                                       pad_objects, resolve_method, resolve_starts, run_chunk,
+                                       thread_share)
 from tsmodels.fitting.results import NO_DATA, NONFINITE, OK, QUANTILES, Posterior
 
 __all__ = ["sample", "object_keys"]
@@ -228,8 +228,7 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
     if batch_size is None:
         per_object = num_chains * num_samples * Q * np.dtype(dt).itemsize * 2
         batch_size = int(max(1, min(B, _DRAW_BYTES // per_object)))
-        if workers > 1:  # give every worker thread a share
-            batch_size = min(batch_size, max(MIN_THREAD_CHUNK, -(-B // workers)))
+        batch_size = min(batch_size, thread_share(B, workers))
     C, S = nopts.num_chains, nopts.num_samples
     stats = {n: {} for n in names}
     stat_names = ["mean", "sd"] + [q for _, q in QUANTILES] + ["rhat", "ess_bulk", "ess_tail"]
@@ -249,8 +248,8 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         b = len(pos)
         if not np.any(sub.mask):  # nothing to sample: rows stay NO_DATA, nothing compiled
             return None
-        fo = run_chunk(model, fopts, sub, size, n_starts, dt, None, n_candidates)
         jb = pad_objects(sub.to_jax(dt), size)
+        fo = run_chunk(model, fopts, sub, size, n_starts, dt, None, n_candidates, jb=jb)
         valid = np.arange(size) < b
         status = np.asarray(fo["status"])
         good = (status != NO_DATA) & (status != NONFINITE) & valid

@@ -654,26 +654,33 @@ MIN_THREAD_CHUNK = 16
 MIN_BUCKET_OBJECTS = 64
 
 
+def thread_share(n: int, workers: int) -> int:
+    """Objects per chunk that give each of ``workers`` threads a share of ``n`` objects (at least
+    :data:`MIN_THREAD_CHUNK`; all ``n`` for one thread)."""
+    return n if workers <= 1 else max(MIN_THREAD_CHUNK, -(-n // workers))
+
+
 def iter_chunks(batch, batch_size: int | None, workers: int = 1):
     """``(positions, sub_batch, padded_size)`` for each chunk of ``batch``.
 
-    With ``workers > 1`` and no ``batch_size``, chunks hold at most ``len(batch) / workers``
-    objects (at least :data:`MIN_THREAD_CHUNK`), so that every worker thread gets a share.
+    With ``workers > 1`` and no ``batch_size``, chunks hold at most :func:`thread_share`
+    objects, so that every worker thread gets a share.
     """
     if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     if batch_size is None and workers > 1 and len(batch) > MIN_THREAD_CHUNK:
-        batch_size = max(MIN_THREAD_CHUNK, -(-len(batch) // workers))
+        batch_size = thread_share(len(batch), workers)
     for pos, sub in batch.bucket(batch_size, min_objects=MIN_BUCKET_OBJECTS):
         yield pos, sub, padded_size(len(sub), batch_size)
 
 
 def run_chunk(model, opts: FitOptions, sub, size: int, n_starts: int, dt, starts=None,
-              n_candidates: int = 0) -> dict:
+              n_candidates: int = 0, jb=None) -> dict:
     """Fit one host sub-batch (padded to ``size`` objects); returns device arrays ``[size, ...]``.
 
     ``n_candidates > n_starts`` (and no explicit ``starts``): ``model.init`` proposes that many
-    starts and the ``n_starts`` most likely are optimised.
+    starts and the ``n_starts`` most likely are optimised. ``jb``: the sub-batch already on the
+    device and padded (``pad_objects(sub.to_jax(dt), size)``), for callers that need it too.
     """
     b = len(sub)
     screen = starts is None and n_candidates > n_starts
@@ -681,7 +688,8 @@ def run_chunk(model, opts: FitOptions, sub, size: int, n_starts: int, dt, starts
     if screen and x0.shape[1] > n_starts:
         opts = FitOptions(opts.method, opts.max_steps, opts.tol, n_keep=n_starts)
     x0 = np.concatenate([x0, np.broadcast_to(x0[:1], (size - b,) + x0.shape[1:])], axis=0) if size > b else x0
-    jb = pad_objects(sub.to_jax(dt), size)
+    if jb is None:
+        jb = pad_objects(sub.to_jax(dt), size)
     valid = jnp.asarray(np.arange(size) < b)
     return compiled_fit(model, opts)(jb, jnp.asarray(x0, dtype=dt), valid)
 
