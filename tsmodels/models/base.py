@@ -234,10 +234,11 @@ class Model:
         tr = self.bijections(lc)
         if not self.param_names:
             return jnp.zeros((0,))
+        limited = () if lc is None else tuple(self.bounds(lc))
         cols = []
         for n in self.param_names:
             x = jnp.asarray(params[n])
-            if lc is not None and n in self.bounds(lc):
+            if n in limited:
                 # the interval's interior: sigmoid(-+U) with U = log(1/eps) / 2 leaves a margin
                 # of ~sqrt(eps) of its width, resolvable in the dtype
                 x = jnp.asarray(x, jnp.result_type(x, float))

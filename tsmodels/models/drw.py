@@ -9,7 +9,7 @@ The constant mean is handled in one of two ways (``mean=``):
 
 * ``"marginal"`` (default): integrated out analytically under a flat prior (Rybicki & Press 1992),
   the likelihood MacLeod et al. (2010) maximised; it reproduces their Stripe 82 catalogue
-  (tests/kernels/test_gp.py). Fixing the mean (EzTao fixes it at the data's median) or fitting it
+  (tests/models/test_drw.py). Fixing the mean (EzTao fixes it at the data's median) or fitting it
   biases tau low for short light curves; the marginal likelihood much less (on 3-season
   LSST-like simulations the median log10 tau ratio is -0.07 against -0.19 for the profile). In
   the random-walk limit its flat-prior volume term ``-1/2 log(1^T K^-1 1)`` keeps growing, so a
@@ -278,13 +278,15 @@ class MultibandDRW(Model):
         dtype = jnp.result_type(lc.t, lc.flux)
         sig = jnp.stack([jnp.asarray(params[f"sigma_{b}"], dtype) if b in self.bands
                          else jnp.ones((), dtype) for b in lc.bands])
+        return sig, self._mask(lc)
+
+    def _mask(self, lc):
+        """Real points in a modelled band."""
         known = jnp.array([b in self.bands for b in lc.bands])
-        return sig, lc.mask & known[lc.band]
+        return lc.mask & known[lc.band]
 
     def bounds(self, lc):
-        if self.tau_bounds is None:
-            return {}
-        return {"tau": tau_limits(lc.t, self._map({f"sigma_{b}": 1.0 for b in self.bands}, lc)[1])}
+        return {} if self.tau_bounds is None else {"tau": tau_limits(lc.t, self._mask(lc))}
 
     def loglike(self, params, lc):
         sig, mask = self._map(params, lc)
