@@ -20,6 +20,8 @@ from tsmodels.fitting.results import BAD_HESSIAN, MAX_STEPS, NO_DATA, NONFINITE,
 from tsmodels.models import Constant, FourierSeries, Model
 from tsmodels.models.base import gaussian_norm
 
+from _jitter import Jitter, jitter_batch  # tests/fitting/_jitter.py
+
 MODEL = FourierSeries(1, period_range=(0.25, 4.0))
 
 
@@ -135,48 +137,10 @@ def test_float32_path(small, tol):
 
 
 # ------------------------------------------------------------------------------ non-residual model
-@dataclass(frozen=True)
-class _Jitter(Model):
-    """Constant flux with unknown extra scatter: ``flux ~ N(mean, flux_err^2 + s^2)``. Not a
-    least-squares model (the variance depends on a parameter), so it is fitted with Newton."""
-
-    tag: str = ""
-
-    param_names = ("mean", "s")
-
-    @property
-    def priors(self):
-        return {"mean": dist.Normal(0.0, 1e4), "s": dist.HalfNormal(100.0)}
-
-    def init(self, batch, n_starts):
-        y = np.where(batch.mask, batch.flux, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nan_to_num(np.nanmedian(y, axis=1))
-            s = np.nan_to_num(np.nanstd(y, axis=1), nan=1.0) + 1.0
-        return {"mean": np.repeat(mean[:, None], n_starts, 1), "s": np.repeat(s[:, None], n_starts, 1)}
-
-    def loglike(self, params, lc):
-        var = lc.flux_err**2 + params["s"] ** 2
-        r2 = (lc.flux - params["mean"]) ** 2 / var
-        return -0.5 * jnp.sum(jnp.where(lc.mask, r2 + jnp.log(2 * jnp.pi * var), 0.0))
-
-    def predict(self, params, lc, t=None, band=None):
-        return jnp.full(lc.t.shape if t is None else jnp.shape(t), params["mean"])
-
-
-def _jitter_batch(rng, B, n=120, s_true=None):
-    s_true = rng.uniform(2.0, 6.0, B) if s_true is None else s_true
-    t = [np.sort(rng.uniform(0, 100, n)) + 60000 for _ in range(B)]
-    e = [rng.uniform(0.5, 1.5, n) for _ in range(B)]
-    f = [50.0 + rng.normal(0, np.sqrt(e[i] ** 2 + s_true[i] ** 2)) for i in range(B)]
-    return ts.LightCurveBatch.from_arrays(t=t, flux=f, flux_err=e), s_true
-
-
 def test_one_compilation_per_bucket_shape(rng):
-    b1, _ = _jitter_batch(rng, 8)
-    b2, _ = _jitter_batch(rng, 8)
-    model = _Jitter(tag="compile-test")  # a fresh model: a fresh cache entry
+    b1, _ = jitter_batch(rng, 8, n=120)
+    b2, _ = jitter_batch(rng, 8, n=120)
+    model = Jitter(tag="compile-test")  # a fresh model: a fresh cache entry
     opts = optimize.FitOptions("newton", 200, optimize.default_tol("float64"))
     fn = optimize.compiled_fit(model, opts)
     assert fn._cache_size() == 0
@@ -201,8 +165,8 @@ def test_batch_stops_when_all_converged_and_max_steps_status(small, rng):
     loops = res.info["n_loops"]
     assert 1 <= len(loops) <= 2 and max(loops) < 200  # one chunk per worker thread
     assert max(loops) >= res.n_iter.max()
-    b, _ = _jitter_batch(rng, 8)
-    short = fit(_Jitter(), b, max_steps=2)
+    b, _ = jitter_batch(rng, 8, n=120)
+    short = fit(Jitter(), b, max_steps=2)
     assert short.info["n_loops"] == [2]
     np.testing.assert_array_equal(short.n_iter, 2)
     np.testing.assert_array_equal(short.status, MAX_STEPS)
@@ -299,8 +263,8 @@ def test_diverging_object_is_flagged_and_isolated(rng):
 
 
 def test_non_residual_model_uses_newton_and_recovers(rng):
-    batch, s_true = _jitter_batch(rng, 60)
-    res = fit(_Jitter(), batch)
+    batch, s_true = jitter_batch(rng, 60, n=120)
+    res = fit(Jitter(), batch)
     assert res.method == "newton"
     assert np.all(res.status == OK)
     assert np.mean(np.abs(res.values["s"] - s_true) < 2 * res.errors["s"]) >= 0.9
@@ -308,8 +272,8 @@ def test_non_residual_model_uses_newton_and_recovers(rng):
     # chi2 of a model without residuals comes from predict
     r = (np.where(batch.mask, batch.flux, 0) - res.values["mean"][:, None]) / batch.flux_err
     np.testing.assert_allclose(res.chi2, np.sum(np.where(batch.mask, r, 0) ** 2, axis=1), rtol=1e-10)
-    with pytest.raises(ValueError, match="method='lm' needs residuals, which _Jitter does not define"):
-        fit(_Jitter(), batch, method="lm")
+    with pytest.raises(ValueError, match="method='lm' needs residuals, which Jitter does not define"):
+        fit(Jitter(), batch, method="lm")
 
 
 # ------------------------------------------------------------------------------ results, compare

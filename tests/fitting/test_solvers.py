@@ -3,65 +3,16 @@ the compact loop for slow lanes, per-object parameter limits, and worker threads
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 import pytest
 
-import tsmodels as ts
 from tsmodels import _threads
 from tsmodels.fitting import fit, optimize, sample
 from tsmodels.fitting.results import MAX_STEPS, OK
-from tsmodels.models import Model
 
-
-@dataclass(frozen=True)
-class _Jitter(Model):
-    """Constant flux with extra scatter ``s``: not a least-squares model (Newton by default)."""
-
-    s_max: float = 1e3
-    limit_s: bool = False  # per-object limit: s <= std(flux) / 2
-    n_starts: int = 1
-
-    param_names = ("mean", "s")
-
-    @property
-    def priors(self):
-        return {"mean": dist.Normal(0.0, 1e4), "s": dist.Uniform(1e-3, self.s_max)}
-
-    def bounds(self, lc):
-        if not self.limit_s:
-            return {}
-        n = jnp.sum(lc.mask)
-        mu = jnp.sum(jnp.where(lc.mask, lc.flux, 0.0)) / n
-        sd = jnp.sqrt(jnp.sum(jnp.where(lc.mask, (lc.flux - mu) ** 2, 0.0)) / n)
-        return {"s": (1e-3, 0.5 * sd)}
-
-    def init(self, batch, n_starts):
-        y = np.where(batch.mask, batch.flux, np.nan)
-        mean = np.nanmedian(y, axis=1)
-        s = np.nanstd(y, axis=1)
-        grid = np.linspace(0.2, 1.5, n_starts) if n_starts > 1 else np.ones(1)
-        return {"mean": np.repeat(mean[:, None], n_starts, 1), "s": s[:, None] * grid[None, :]}
-
-    def loglike(self, params, lc):
-        var = lc.flux_err ** 2 + params["s"] ** 2
-        r2 = (lc.flux - params["mean"]) ** 2 / var
-        return -0.5 * jnp.sum(jnp.where(lc.mask, r2 + jnp.log(2 * jnp.pi * var), 0.0))
-
-    def predict(self, params, lc, t=None, band=None):
-        return jnp.full(lc.t.shape if t is None else jnp.shape(t), params["mean"])
-
-
-def _batch(rng, B, n=150, s_true=None):
-    s_true = rng.uniform(2.0, 6.0, B) if s_true is None else np.asarray(s_true, float)
-    t = [np.sort(rng.uniform(0, 100, n)) + 60000 for _ in range(B)]
-    e = [rng.uniform(0.5, 1.5, n) for _ in range(B)]
-    f = [50.0 + rng.normal(0, np.sqrt(e[i] ** 2 + s_true[i] ** 2)) for i in range(B)]
-    return ts.LightCurveBatch.from_arrays(t=t, flux=f, flux_err=e), s_true
+from _jitter import Jitter, jitter_batch  # tests/fitting/_jitter.py
 
 
 def _scipy_mle(batch, i):
@@ -82,8 +33,8 @@ def _scipy_mle(batch, i):
 
 # ------------------------------------------------------------------------------ Newton
 def test_newton_is_the_default_and_agrees_with_scipy_and_lbfgs(rng):
-    batch, _ = _batch(rng, 12)
-    res = fit(_Jitter(), batch)
+    batch, _ = jitter_batch(rng, 12)
+    res = fit(Jitter(), batch)
     assert res.method == "newton" and np.all(res.status == OK) and res.converged.all()
     assert res.n_iter.max() <= 15
     for i in range(4):
@@ -91,7 +42,7 @@ def test_newton_is_the_default_and_agrees_with_scipy_and_lbfgs(rng):
         np.testing.assert_allclose([res.values["mean"][i], abs(res.values["s"][i])], [x[0], abs(x[1])],
                                    rtol=1e-6)
         np.testing.assert_allclose(res.loglike[i], ll, rtol=1e-12, atol=1e-9)
-    lb = fit(_Jitter(), batch, method="lbfgs")
+    lb = fit(Jitter(), batch, method="lbfgs")
     np.testing.assert_allclose(lb.loglike, res.loglike, rtol=1e-10, atol=1e-8)
     np.testing.assert_allclose(lb.values["s"], res.values["s"], rtol=1e-4)
 
@@ -124,20 +75,20 @@ def test_trust_step_solves_the_subproblem(rng):
 def test_maximum_on_a_prior_limit_is_held_there_and_converges(rng):
     """s's prior is Uniform(1e-3, 1): objects whose scatter is larger end at the limit, flagged
     converged, after few iterations (no creeping towards the limit), the others are unaffected."""
-    batch, s_true = _batch(rng, 6, s_true=[0.5, 4.0, 0.2, 5.0, 0.6, 3.0])
-    res = fit(_Jitter(s_max=1.0), batch)
+    batch, s_true = jitter_batch(rng, 6, s_true=[0.5, 4.0, 0.2, 5.0, 0.6, 3.0])
+    res = fit(Jitter(s_max=1.0), batch)
     at = s_true > 1.0
     np.testing.assert_allclose(res.values["s"][at], 1.0, rtol=1e-7)
     assert res.converged.all() and res.n_iter.max() <= 30
-    free = fit(_Jitter(), batch)
+    free = fit(Jitter(), batch)
     ok = free.values["s"] < 0.99
     np.testing.assert_allclose(res.values["s"][ok], free.values["s"][ok], rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------ candidates
 def test_candidate_screening_optimises_the_most_likely_starts(rng):
-    batch, _ = _batch(rng, 10)
-    model = _Jitter()
+    batch, _ = jitter_batch(rng, 10)
+    model = Jitter()
     many = fit(model, batch, n_starts=1, n_candidates=8)
     # the same as optimising, from model.init's 8 candidates, the one with the highest likelihood
     cands = model.init(batch, 8)
@@ -161,8 +112,8 @@ def test_compact_loop_and_threads_do_not_change_results(rng, monkeypatch):
     number of worker threads; the compact loop keeps the max_steps budget per lane. (The loops
     are compiled for different shapes, so the last bits may differ: XLA may order a lane's sums
     differently; values agree far below the optimizer's tolerance.)"""
-    batch, _ = _batch(rng, 40, n=60)
-    model = _Jitter(n_starts=3)
+    batch, _ = jitter_batch(rng, 40, n=60)
+    model = Jitter(n_starts=3)
     ref = fit(model, batch, workers=1)
     monkeypatch.setattr(optimize, "COMPACT_FRACTION", 1.0)  # one loop for every lane
     one = fit(model, batch, workers=1)
@@ -179,18 +130,18 @@ def test_compact_loop_and_threads_do_not_change_results(rng, monkeypatch):
 
 
 def test_workers_argument(rng):
-    batch, _ = _batch(rng, 40, n=60)
+    batch, _ = jitter_batch(rng, 40, n=60)
     assert _threads.default_workers() >= 1
     with pytest.raises(ValueError, match="workers must be a positive integer or None, got 0"):
-        fit(_Jitter(), batch, workers=0)
+        fit(Jitter(), batch, workers=0)
     chunks = list(optimize.iter_chunks(batch, None, workers=2))
     assert len(chunks) == 2 and sorted(np.concatenate([c[0] for c in chunks])) == list(range(40))
 
 
 # ------------------------------------------------------------------------------ per-object limits
 def test_per_object_limits_map_pack_and_fit(rng):
-    batch, s_true = _batch(rng, 8, s_true=[0.5, 1.0, 8.0, 9.0, 2.0, 1.0, 7.0, 0.5])
-    model = _Jitter(limit_s=True)
+    batch, s_true = jitter_batch(rng, 8, s_true=[0.5, 1.0, 8.0, 9.0, 2.0, 1.0, 7.0, 0.5])
+    model = Jitter(limit_s=True)
     jb = batch.to_jax("float64")
     lc = jax.tree_util.tree_map(lambda a: a[2], jb)
     lo, hi = model.bounds(lc)["s"]
@@ -209,14 +160,14 @@ def test_per_object_limits_map_pack_and_fit(rng):
     sd = np.array([np.std(batch.flux[i][batch.mask[i]]) for i in range(len(batch))])
     assert np.all(res.values["s"] <= 0.5 * sd * (1 + 1e-9)) and res.converged.all()
     capped = res.values["s"] >= 0.5 * sd * (1 - 1e-6)
-    free = fit(_Jitter(), batch)
+    free = fit(Jitter(), batch)
     assert capped.any() and np.all(free.values["s"][capped] > 0.5 * sd[capped])
     np.testing.assert_allclose(res.values["s"][~capped], free.values["s"][~capped], rtol=1e-6)
 
 
 def test_sampling_respects_per_object_limits(rng):
-    batch, _ = _batch(rng, 4, n=40, s_true=[6.0, 1.0, 6.0, 2.0])
-    model = _Jitter(limit_s=True)
+    batch, _ = jitter_batch(rng, 4, n=40, s_true=[6.0, 1.0, 6.0, 2.0])
+    model = Jitter(limit_s=True)
     post = sample(model, batch, num_warmup=150, num_samples=150, num_chains=2, keep_samples=True)
     sd = np.array([np.std(batch.flux[i][batch.mask[i]]) for i in range(len(batch))])
     assert np.all(post.samples["s"] <= 0.5 * sd[:, None, None] * (1 + 1e-9))
