@@ -9,12 +9,16 @@ the scope). Tests of the default-precision contract itself carry ``@pytest.mark.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# compiled programs are shared between test modules through an on-disk cache of this session
+# (tests of the cache itself point it elsewhere); nothing is written to the user's cache
+os.environ.setdefault("TSMODELS_CACHE_DIR", tempfile.mkdtemp(prefix="tsmodels-test-cache-"))
 
 from tsmodels.config import clear_caches, precision  # noqa: E402
 
@@ -29,7 +33,28 @@ def _release_compiled():
     shapes, and each XLA CPU executable holds memory mappings that would otherwise accumulate
     up to the kernel's ``vm.max_map_count`` (see ``tsmodels.config.clear_caches``)."""
     yield
+    bad = _blocking_programs()
     clear_caches()
+    if bad:
+        pytest.fail(f"compiled tsmodels programs with blocking (LAPACK) calls: {bad}")
+
+
+def _blocking_programs():
+    """Programs of tsmodels' own models and periodograms, compiled by this module's tests, that
+    contain a call which can deadlock XLA's CPU pool (see tsmodels.engine). Test models defined
+    in the tests (which may use such calls on purpose) are not checked."""
+    from tsmodels import engine
+
+    bad = []
+    for (name, static), prog in list(engine._PROGRAMS.items()):
+        first = static[0] if isinstance(static, tuple) and static else static
+        mod = type(first).__module__ or ""
+        if not (mod.startswith("tsmodels") or mod == "builtins"):
+            continue
+        for exe in list(prog._exes.values()):
+            if exe.blocking:
+                bad.append((name, repr(first), exe.blocking))
+    return bad
 
 
 @pytest.fixture(autouse=True)

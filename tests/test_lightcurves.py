@@ -261,9 +261,11 @@ def test_pytree_jit_vmap(batch):
 
     np.testing.assert_allclose(jax.vmap(one)(jb), (batch.t * batch.mask).sum(1), rtol=1e-12)
     leaves, treedef = jax.tree_util.tree_flatten(jb)
-    assert len(leaves) == 5
+    assert len(leaves) == 6  # t, flux, flux_err, band, mask, t_ref (no meta columns here)
+    np.testing.assert_array_equal(leaves[-1], batch.t_ref)
     rebuilt = jax.tree_util.tree_unflatten(treedef, leaves)
     assert rebuilt.bands == batch.bands and rebuilt.ids is None
+    np.testing.assert_array_equal(rebuilt.t_ref, batch.t_ref)
 
 
 def test_float32_centred_time_resolution():

@@ -256,3 +256,18 @@ def test_threads_do_not_change_the_power(batch):
     np.testing.assert_array_equal(m1, m2)
     with pytest.raises(ValueError, match="workers must be a positive integer"):
         P.lombscargle(batch, FREQ, workers=0)
+
+
+def test_auto_method_does_not_depend_on_the_device(monkeypatch, objects, batch):
+    """method="auto" decides by the problem's size only: the same choice (so the same numbers)
+    whatever jax.default_backend() says; the two methods differ by less than 1e-4 here."""
+    choices = {}
+    for backend in ("cpu", "gpu", "tpu"):
+        monkeypatch.setattr(P.jax, "default_backend", lambda b=backend: b)
+        choices[backend] = [P._pick_method("auto", n, f, 1) for n in (50, 400, 2000) for f in (1e3, 1e5)]
+    assert choices["cpu"] == choices["gpu"] == choices["tpu"]
+    monkeypatch.undo()
+    grid = P.FrequencyGrid.from_float64(0.01, 0.0011, 3000, "float64")
+    _, fast = P.lombscargle(batch, grid, method="fast", band="r")
+    _, direct = P.lombscargle(batch, grid, method="direct", band="r")
+    assert np.abs(fast - direct).max() < 1e-4

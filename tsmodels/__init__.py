@@ -4,25 +4,28 @@ The public API is re-exported here; implementations live in private-by-conventio
 ``import tsmodels`` does not change JAX's global configuration (see :mod:`tsmodels.config`).
 """
 
-from tsmodels import config, fitting, io, models, periodogram, plot, simulate
+from tsmodels import config, engine, fitting, io, models, periodogram, plot, simulate
 from tsmodels import kernels
-from tsmodels.kernels import fap as _fap, gp as _gp, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
+from tsmodels.kernels import fap as _fap, gp as _gp, linalg as _linalg, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
 from tsmodels.fitting import FitResult, Posterior, compare, fit, sample
 from tsmodels.periodogram import LombScargle, LombScargleMultiband, lombscargle, lombscargle_multiband
 from tsmodels.config import precision
 from tsmodels.lightcurves import DataQualityWarning, LightCurveBatch
+from tsmodels.models.base import PooledBandsWarning
 
 __version__ = "0.1.0"
 
 __all__ = [
     "LightCurveBatch",
     "DataQualityWarning",
+    "PooledBandsWarning",
     "FitResult",
     "Posterior",
     "LombScargle",
     "LombScargleMultiband",
     "compare",
     "config",
+    "engine",
     "fit",
     "fitting",
     "io",

@@ -12,18 +12,39 @@ it is there and has a test of it.
 
 Kernels in :mod:`tsmodels.kernels` are plain JAX functions: they compute in the dtype of their
 inputs and follow whatever precision is in force where they are called.
+
+Compilation cache
+-----------------
+Every program the execution engine (:mod:`tsmodels.engine`) compiles is also written to an
+on-disk cache, so that a new process meeting a shape compiled before (the second run of a
+script, a notebook restarted, the next chunk job of a pipeline) loads it in a fraction of a
+second instead of tracing and compiling it again. It is tsmodels' own cache: JAX's global
+``jax_compilation_cache_dir`` setting is never touched. Defaults:
+
+* directory ``$TSMODELS_CACHE_DIR``, else ``$XDG_CACHE_HOME/tsmodels/xla``, else
+  ``~/.cache/tsmodels/xla``;
+* at most ``$TSMODELS_CACHE_MAX_GB`` (default 4) GB, least recently used files deleted first;
+* ``TSMODELS_COMPILATION_CACHE=0`` (or :func:`set_compilation_cache` ``(False)``) turns it off.
+
+Entries are keyed by the program, its input shapes and dtypes, the source of tsmodels, the JAX
+and jaxlib versions, the device kind, ``XLA_FLAGS`` and the CPU's instruction set, so a stale or
+foreign entry is never used; files are written atomically and an unreadable one is recompiled.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import jax
 import numpy as np
 
-__all__ = ["precision", "resolve_dtype", "clear_caches", "compiled_cache", "DEFAULT_DTYPE"]
+__all__ = ["precision", "resolve_dtype", "clear_caches", "compiled_cache", "DEFAULT_DTYPE",
+           "set_compilation_cache", "compilation_cache_dir", "compilation_cache_max_bytes",
+           "clear_compilation_cache", "register_clear"]
 
 DEFAULT_DTYPE = np.dtype("float64")
 _ALLOWED = (np.dtype("float32"), np.dtype("float64"))
@@ -65,6 +86,12 @@ def precision(dtype=None) -> Iterator[np.dtype]:
 
 
 _COMPILED_CACHES: list = []
+_CLEARERS: list = []
+
+
+def register_clear(fn: Callable) -> None:
+    """Register ``fn()`` to be called by :func:`clear_caches` (caches of compiled programs)."""
+    _CLEARERS.append(fn)
 
 
 def compiled_cache(maxsize: int) -> Callable:
@@ -88,4 +115,64 @@ def clear_caches() -> None:
     """
     for cached in _COMPILED_CACHES:
         cached.cache_clear()
+    for fn in _CLEARERS:
+        fn()
     jax.clear_caches()
+
+
+# ------------------------------------------------------------------------------------ disk cache
+_CACHE_SETTING: list = [None]  # None: from the environment; False: off; Path: that directory
+
+
+def set_compilation_cache(path=True) -> None:
+    """Switch tsmodels' on-disk compilation cache (see the module docstring).
+
+    Args:
+        path: ``True`` (the default directory), ``False``/``None`` (off), or a directory.
+    """
+    if path is True:
+        _CACHE_SETTING[0] = _default_cache_dir(ignore_off=True)
+    elif path is False or path is None:
+        _CACHE_SETTING[0] = False
+    else:
+        _CACHE_SETTING[0] = Path(path).expanduser()
+
+
+def _default_cache_dir(ignore_off: bool = False):
+    if not ignore_off and os.environ.get("TSMODELS_COMPILATION_CACHE", "1").strip().lower() in ("0", "false", "off", "no"):
+        return False
+    if os.environ.get("TSMODELS_CACHE_DIR"):
+        return Path(os.environ["TSMODELS_CACHE_DIR"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "tsmodels" / "xla"
+
+
+def compilation_cache_dir():
+    """The directory of the on-disk compilation cache, or None when it is off."""
+    setting = _CACHE_SETTING[0]
+    if setting is None:
+        setting = _default_cache_dir()
+    return setting or None
+
+
+def compilation_cache_max_bytes() -> int:
+    """Size limit of the on-disk cache in bytes (``$TSMODELS_CACHE_MAX_GB``, default 4)."""
+    try:
+        gb = float(os.environ.get("TSMODELS_CACHE_MAX_GB", "4"))
+    except ValueError:
+        gb = 4.0
+    return int(gb * 2**30)
+
+
+def clear_compilation_cache() -> int:
+    """Delete every file of the on-disk compilation cache; returns how many were deleted."""
+    d = compilation_cache_dir()
+    n = 0
+    if d and Path(d).is_dir():
+        for p in Path(d).glob("*.xla"):
+            try:
+                p.unlink()
+                n += 1
+            except OSError:
+                pass
+    return n

@@ -25,6 +25,13 @@ or ``strict=True`` raising).
 Writers record the batch's band order in the table's schema metadata (key ``tsmodels``) and
 readers use it when ``bands`` is not given, so a round trip gives the same batch exactly.
 
+Per-object columns (:attr:`LightCurveBatch.meta`: redshift, E(B-V), sky position ...): in the
+nested layout they are the table's numeric top-level columns besides the id (read by default);
+in the long layout, columns repeated on every detection of an object, named by ``meta_cols``
+(the writer records their names, so a round trip restores them). With the Rubin preset, a long
+table's per-detection ``ra``/``dec`` give each object's mean position (the unit-vector mean), as
+``ra``, ``dec`` in degrees. ``meta=`` joins a separate object table on the id.
+
 Times are read as stored (MJD in the table's own time scale; astropy ``Time`` columns as ``.mjd``).
 Fluxes keep their unit (Rubin: nJy).
 """
@@ -126,6 +133,50 @@ def _stored_bands(metadata) -> tuple[str, ...] | None:
         return None
 
 
+def _stored_meta(metadata) -> tuple[str, ...] | None:
+    """The per-object columns recorded by :func:`to_arrow` for the long layout, if any."""
+    if not metadata or _META_KEY not in metadata:
+        return None
+    try:
+        return tuple(json.loads(metadata[_META_KEY]).get("meta", ()))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def _is_rubin(preset) -> bool:
+    return isinstance(preset, str) and preset.lower() == "rubin"
+
+
+def _mean_position(obj_ids, ra, dec):
+    """Per-object mean sky position (degrees) of per-detection ``ra``/``dec``: the direction of
+    the mean unit vector, so positions across RA = 0 average correctly."""
+    codes, uniq = pd.factorize(obj_ids, sort=True)
+    ra_r, dec_r = np.radians(np.asarray(ra, float)), np.radians(np.asarray(dec, float))
+    ok = np.isfinite(ra_r) & np.isfinite(dec_r)
+    vec = np.stack([np.cos(dec_r) * np.cos(ra_r), np.cos(dec_r) * np.sin(ra_r), np.sin(dec_r)], 1)
+    s = np.zeros((len(uniq), 3))
+    np.add.at(s, codes[ok], vec[ok])
+    n = np.bincount(codes[ok], minlength=len(uniq))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ra_m = np.degrees(np.arctan2(s[:, 1], s[:, 0])) % 360.0
+        dec_m = np.degrees(np.arctan2(s[:, 2], np.hypot(s[:, 0], s[:, 1])))
+    ra_m = np.where(n > 0, ra_m, np.nan)
+    dec_m = np.where(n > 0, dec_m, np.nan)
+    return pd.DataFrame({"ra": ra_m, "dec": dec_m}, index=pd.Index(uniq, name="id"))
+
+
+def _merge_tables(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if not isinstance(a, pd.DataFrame):
+        a = a.to_pandas()
+    if "id" in a.columns:
+        a = a.set_index("id")
+    return a.join(b, how="outer", rsuffix="_pos")
+
+
 def _is_list(t: pa.DataType) -> bool:
     return pa.types.is_list(t) or pa.types.is_large_list(t)
 
@@ -168,6 +219,8 @@ def from_arrow(
     bands: Sequence[str] | None = None,
     strict: bool = False,
     n_pad: int | None = None,
+    meta=None,
+    meta_cols: Sequence[str] | None = None,
 ) -> LightCurveBatch:
     """Build a batch from a long or nested ``pyarrow.Table``.
 
@@ -184,6 +237,11 @@ def from_arrow(
         bands: band names and order; default: the order recorded by :func:`to_arrow` in the
             schema metadata, else inferred (ugrizy order).
         strict, n_pad: passed to :meth:`LightCurveBatch.from_long`.
+        meta: an object table (DataFrame or Table, indexed by id or with the id column) whose
+            numeric columns become per-object columns, joined on the id.
+        meta_cols: per-object columns of the table: long layout, columns constant within each
+            object (default: those recorded by :func:`to_arrow`); nested layout, top-level
+            columns (default: every numeric top-level column besides the id).
 
     Returns:
         The batch, objects in sorted-id order. In the nested layout, an object whose list is
@@ -203,8 +261,12 @@ def from_arrow(
     if bands is None:
         bands = _stored_bands(table.schema.metadata)
     if layout == "long":
-        return _from_long_table(table, cands, bands=bands, strict=strict, n_pad=n_pad)
-    return _from_nested_table(table, cands, nested_col, kind, bands=bands, strict=strict, n_pad=n_pad)
+        if meta_cols is None:
+            meta_cols = _stored_meta(table.schema.metadata)
+        return _from_long_table(table, cands, bands=bands, strict=strict, n_pad=n_pad, meta=meta,
+                                meta_cols=meta_cols, rubin=_is_rubin(preset))
+    return _from_nested_table(table, cands, nested_col, kind, bands=bands, strict=strict, n_pad=n_pad,
+                              meta=meta, meta_cols=meta_cols)
 
 
 def _resolve_layout(schema: pa.Schema, layout, nested_col, cands):
@@ -240,17 +302,48 @@ def _resolve_layout(schema: pa.Schema, layout, nested_col, cands):
     return "long", None, None
 
 
-def _from_long_table(table, cands, *, bands, strict, n_pad):
+def _from_long_table(table, cands, *, bands, strict, n_pad, meta=None, meta_cols=None, rubin=False):
     names = table.column_names
     cols = {f: _pick(f, cands[f], names, "the table") for f in _FIELDS}
     get = lambda f: None if cols[f] is None else _numpy(table.column(cols[f]))  # noqa: E731
+    meta_cols = list(meta_cols or ())
+    missing = [c for c in meta_cols if c not in names]
+    if missing:
+        raise ValueError(f"meta column(s) {missing} not in the table; available: {names}")
+    ids = get("id_col")
+    if rubin and "ra" in names and "dec" in names and "ra" not in meta_cols and "dec" not in meta_cols:
+        meta = _merge_tables(meta, _mean_position(ids, _numpy(table.column("ra")),
+                                                  _numpy(table.column("dec"))))
+    per_det = {c: _numpy(table.column(c)) for c in meta_cols}
+    meta_arg = None
+    if meta is not None or per_det:
+        meta_arg = {"__table__": (meta, cols["id_col"]), **per_det}
     return LightCurveBatch.from_long(
-        get("id_col"), get("time_col"), get("flux_col"), get("flux_err_col"), get("band_col"),
-        bands=bands, strict=strict, n_pad=n_pad, names={_KEY[f]: c for f, c in cols.items()})
+        ids, get("time_col"), get("flux_col"), get("flux_err_col"), get("band_col"),
+        bands=bands, strict=strict, n_pad=n_pad, names={_KEY[f]: c for f, c in cols.items()},
+        meta=meta_arg)
 
 
-def _from_nested_table(table, cands, nested_col, kind, *, bands, strict, n_pad):
+def _object_columns(table, id_name, nested_col, kind, meta_cols):
+    """Top-level per-object columns of a nested table: ``meta_cols`` or every numeric one."""
+    if meta_cols is not None:
+        missing = [c for c in meta_cols if c not in table.column_names]
+        if missing:
+            raise ValueError(f"meta column(s) {missing} not in the table; columns are {table.column_names}")
+        return list(meta_cols)
+    skip = {id_name, nested_col}
+    out = []
+    for f in table.schema:
+        if f.name in skip or (kind == "lists" and _is_list(f.type)):
+            continue
+        if pa.types.is_floating(f.type) or pa.types.is_integer(f.type) or pa.types.is_boolean(f.type):
+            out.append(f.name)
+    return out
+
+
+def _from_nested_table(table, cands, nested_col, kind, *, bands, strict, n_pad, meta=None, meta_cols=None):
     id_name = _pick("id_col", cands["id_col"], table.column_names, "the table")
+    obj_cols = _object_columns(table, id_name, nested_col, kind, meta_cols)
     if kind == "lists":
         sub_available = [f.name for f in table.schema if _is_list(f.type)]
         where = "the table's list columns"
@@ -295,13 +388,20 @@ def _from_nested_table(table, cands, nested_col, kind, *, bands, strict, n_pad):
     except TypeError:  # unorderable mixed ids: let the constructor complain
         ok_ids = False
     if not ok_ids:
-        # repeated (or missing) ids: group detections by id value
+        # repeated (or missing) ids: group detections by id value (per-object columns must
+        # then agree between the rows of an object)
+        per_det = {c: _numpy(table.column(c)).astype(np.float64)[parent] for c in obj_cols}
+        meta_arg = {"__table__": (meta, id_name), **per_det} if (meta is not None or per_det) else None
         return LightCurveBatch.from_long(ids[parent], *args, bands=bands, strict=strict,
-                                         n_pad=n_pad, names=names)
+                                         n_pad=n_pad, names=names, meta=meta_arg)
     # one row per object: keep objects whose list is empty, objects in sorted-id order
     order = np.argsort(ids, kind="stable")
+    objects = pd.DataFrame({c: _numpy(table.column(c)).astype(np.float64) for c in obj_cols},
+                           index=pd.Index(ids, name="id"))
+    objects = _merge_tables(meta, objects) if meta is not None else objects
     return LightCurveBatch.from_long(ids[parent], *args, bands=bands, strict=strict, n_pad=n_pad,
-                                     names=names, object_ids=ids[order])
+                                     names=names, object_ids=ids[order],
+                                     meta=objects if obj_cols or meta is not None else None)
 
 
 def read_parquet(
@@ -319,6 +419,8 @@ def read_parquet(
     bands: Sequence[str] | None = None,
     strict: bool = False,
     n_pad: int | None = None,
+    meta=None,
+    meta_cols: Sequence[str] | None = None,
 ) -> LightCurveBatch:
     """Read a parquet file or directory of light curves into a batch.
 
@@ -334,6 +436,7 @@ def read_parquet(
         filters: row filter passed to ``pyarrow.parquet.read_table`` (a ``pyarrow.compute``
             expression or a list of ``(column, op, value)`` tuples on top-level columns).
         bands, strict, n_pad: passed to :meth:`LightCurveBatch.from_long`.
+        meta, meta_cols: per-object columns, see :func:`from_arrow`.
 
     Returns:
         The batch, objects in sorted-id order.
@@ -349,16 +452,31 @@ def read_parquet(
     cands = _candidates(preset, dict(id_col=id_col, time_col=time_col, flux_col=flux_col,
                                      flux_err_col=flux_err_col, band_col=band_col))
     layout, nested, kind = _resolve_layout(schema, layout, nested_col, cands)
-    if layout == "nested" and kind != "lists":
-        columns = [_pick("id_col", cands["id_col"], schema.names, str(path)), nested]
+    id_name = _pick("id_col", cands["id_col"], schema.names, str(path))
+    if layout == "nested":
+        lc_cols = [nested] if kind != "lists" else [
+            c for f in _FIELDS[1:] if (c := _pick(f, cands[f], schema.names, str(path))) is not None]
+        if meta_cols is None:
+            meta_cols = [f.name for f in schema if f.name not in {id_name, *lc_cols}
+                         and not _is_list(f.type) and not pa.types.is_struct(f.type)
+                         and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type)
+                              or pa.types.is_boolean(f.type))]
+        columns = [id_name, *lc_cols, *[c for c in meta_cols if c not in lc_cols]]
     else:
         columns = [c for f in _FIELDS if (c := _pick(f, cands[f], schema.names, str(path))) is not None]
+        if meta_cols is None:
+            meta_cols = _stored_meta(schema.metadata)
+        extra = list(meta_cols or ())
+        if _is_rubin(preset) and "ra" in schema.names and "dec" in schema.names:
+            extra += ["ra", "dec"]
+        columns += [c for c in dict.fromkeys(extra) if c in schema.names and c not in columns]
     table = pq.read_table(path, columns=columns, filters=filters)
     if bands is None:
         bands = _stored_bands(schema.metadata)
     return from_arrow(table, layout=layout, preset=preset, id_col=id_col, time_col=time_col,
                       flux_col=flux_col, flux_err_col=flux_err_col, band_col=band_col,
-                      nested_col=nested, bands=bands, strict=strict, n_pad=n_pad)
+                      nested_col=nested, bands=bands, strict=strict, n_pad=n_pad, meta=meta,
+                      meta_cols=meta_cols)
 
 
 # --------------------------------------------------------------------------- batch -> arrow
@@ -388,7 +506,9 @@ def to_arrow(
             (``list<struct<time, ...>>``).
 
     Returns:
-        The table; time is MJD (``t + t_ref``), bands are names.
+        The table; time is MJD (``t + t_ref``), bands are names. Per-object columns
+        (``batch.meta``) are top-level columns in the nested layout and repeated on every
+        detection in the long layout (their names recorded in the schema metadata).
     """
     if layout not in ("long", "nested"):
         raise ValueError(f"layout must be 'long' or 'nested', got {layout!r}")
@@ -396,16 +516,22 @@ def to_arrow(
         raise ValueError(f"nested_format must be one of {_NESTED_FORMATS}, got {nested_format!r}")
     names = _write_names(preset, dict(id_col=id_col, time_col=time_col, flux_col=flux_col,
                                       flux_err_col=flux_err_col, band_col=band_col))
-    df = batch.to_pandas()
+    df = batch.to_pandas(meta=False)
     values = {
         names["time_col"]: pa.array(df["time"].to_numpy(), type=pa.float64()),
         names["flux_col"]: pa.array(df["flux"].to_numpy(), type=pa.float64()),
         names["flux_err_col"]: pa.array(df["flux_err"].to_numpy(), type=pa.float64()),
         names["band_col"]: pa.array(df["band"].to_numpy().astype(str), type=pa.string()),
     }
-    meta = {_META_KEY: json.dumps({"bands": list(batch.bands)}).encode()}
+    meta_names = list(batch.meta)
+    clash = [k for k in meta_names if k in (*values, names["id_col"])]
+    if clash:
+        raise ValueError(f"meta column(s) {clash} clash with the light-curve columns")
+    meta = {_META_KEY: json.dumps({"bands": list(batch.bands), "meta": meta_names}).encode()}
     if layout == "long":
-        return pa.table({names["id_col"]: pa.array(df["id"].to_numpy()), **values}, metadata=meta)
+        rows = np.asarray(batch.positions(df["id"].to_numpy())) if meta_names and len(df) else np.zeros(0, int)
+        obj = {k: pa.array(np.asarray(batch.meta[k], np.float64)[rows], type=pa.float64()) for k in meta_names}
+        return pa.table({names["id_col"]: pa.array(df["id"].to_numpy()), **values, **obj}, metadata=meta)
     # nested: offsets from the per-object counts, in the same sorted-id order as to_pandas()
     order = np.argsort(batch.ids, kind="stable")
     counts = np.asarray(batch.n_obs)[order]
@@ -416,7 +542,8 @@ def to_arrow(
     else:
         nested = pa.ListArray.from_arrays(offsets, pa.StructArray.from_arrays(list(values.values()),
                                                                               names=list(values)))
-    return pa.table({names["id_col"]: pa.array(np.asarray(batch.ids)[order]), nested_col: nested},
+    obj = {k: pa.array(np.asarray(batch.meta[k], np.float64)[order], type=pa.float64()) for k in meta_names}
+    return pa.table({names["id_col"]: pa.array(np.asarray(batch.ids)[order]), nested_col: nested, **obj},
                     metadata=meta)
 
 

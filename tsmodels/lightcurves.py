@@ -24,11 +24,21 @@ problem raises ``ValueError`` naming the object, the column and the problem. Obj
 valid point are kept (all masked, ``n_obs == 0``) so that every input id gets a result row; the
 fitters flag them.
 
-The batch is a registered JAX pytree whose leaves are ``(t, flux, flux_err, band, mask)`` and whose
-static data are the band names; ``ids``, ``t_ref`` and ``dropped`` are host-side metadata and are
-not carried through JAX transformations (a batch rebuilt by ``jax.tree_util`` has them as None).
-Under ``jax.vmap`` a slice of the batch is the same class holding one light curve's ``[N]`` arrays:
-that is the ``lc`` every model's ``loglike(params, lc)`` receives.
+Per-object data (redshift, Milky Way E(B-V), sky position, any user number) live in
+:attr:`LightCurveBatch.meta`, a dict of float64 ``[B]`` arrays, one per column. Conventional
+names, used by the models that need them: ``z`` (redshift), ``mwebv`` (Milky Way E(B-V), mag),
+``ra`` and ``dec`` (degrees, ICRS). They are read by every constructor (``meta=``, an object
+table joined on the id, or columns constant within each object) and kept through ``bucket``,
+slicing, ``loc``, :meth:`~LightCurveBatch.to_pandas` and the parquet round trip.
+
+The batch is a registered JAX pytree whose leaves are ``(t, flux, flux_err, band, mask, meta,
+t_ref)`` and whose static data are the band names; ``ids`` and ``dropped`` are host-side
+metadata and are not carried through JAX transformations (a batch rebuilt by ``jax.tree_util``
+has them as None). Under ``jax.vmap`` a slice of the batch is the same class holding one light
+curve's ``[N]`` arrays, its ``meta`` values as scalars (``lc.meta["z"]``) and its absolute
+reference epoch ``lc.t_ref`` (MJD; in the computation's dtype, so float64 by default and ~8
+minutes of resolution in float32): that is the ``lc`` every model's ``loglike(params, lc)``
+receives.
 """
 
 from __future__ import annotations
@@ -96,6 +106,8 @@ class LightCurveBatch:
         flux_err: ``[B, N]`` float64, 1-sigma flux errors (> 0), same unit as ``flux``.
         band: ``[B, N]`` int32, index into ``bands``.
         mask: ``[B, N]`` bool, True for a real observation.
+        meta: ``{name: [B] float64}`` per-object columns (redshift ``z``, ``mwebv``, ``ra``,
+            ``dec``, user columns); NaN where unknown for an object.
         bands: tuple of band names (static).
         ids: ``[B]`` object ids (host only).
         t_ref: ``[B]`` float64 reference epochs, MJD (host only): mean time of valid points.
@@ -105,7 +117,8 @@ class LightCurveBatch:
 
     _LEAVES = ("t", "flux", "flux_err", "band", "mask")
 
-    def __init__(self, t, flux, flux_err, band, mask, *, bands, ids=None, t_ref=None, dropped=None):
+    def __init__(self, t, flux, flux_err, band, mask, *, bands, ids=None, t_ref=None, dropped=None,
+                 meta=None):
         self.t = t
         self.flux = flux
         self.flux_err = flux_err
@@ -113,18 +126,22 @@ class LightCurveBatch:
         self.mask = mask
         self.bands = tuple(bands)
         self.ids = ids
+        if t_ref is None:
+            shape = np.shape(t)[:-1]
+            t_ref = np.zeros(shape) if shape else 0.0
         self.t_ref = t_ref
         self.dropped = dropped
+        self.meta = dict(meta) if meta else {}
 
     # ------------------------------------------------------------------ pytree
     def tree_flatten(self):
-        return (self.t, self.flux, self.flux_err, self.band, self.mask), self.bands
+        return (self.t, self.flux, self.flux_err, self.band, self.mask, self.meta, self.t_ref), self.bands
 
     @classmethod
     def tree_unflatten(cls, bands, children):
         obj = object.__new__(cls)
-        obj.t, obj.flux, obj.flux_err, obj.band, obj.mask = children
-        obj.bands, obj.ids, obj.t_ref, obj.dropped = bands, None, None, None
+        obj.t, obj.flux, obj.flux_err, obj.band, obj.mask, obj.meta, obj.t_ref = children
+        obj.bands, obj.ids, obj.dropped = bands, None, None
         return obj
 
     # ------------------------------------------------------------------ constructors
@@ -142,6 +159,7 @@ class LightCurveBatch:
         n_pad: int | None = None,
         names: Mapping[str, str] | None = None,
         object_ids=None,
+        meta=None,
         _stacklevel: int = 3,
     ) -> "LightCurveBatch":
         """Build a batch from flat arrays with one row per detection (the vectorised core).
@@ -160,6 +178,10 @@ class LightCurveBatch:
             object_ids: the objects of the batch, in order (unique). Objects with no detection
                 are kept, fully masked; a detection whose id is not listed raises ``ValueError``.
                 Default: the distinct ``ids``, sorted.
+            meta: per-object columns: a ``pandas.DataFrame`` (or ``pyarrow.Table``) with one row
+                per object, indexed by id (or with an ``id`` column), whose numeric columns are
+                joined on the id (objects it lacks get NaN); or a dict ``{name: [M] values}``
+                of per-detection columns that must be constant within each object.
 
         No Python loop over objects or detections.
         """
@@ -180,8 +202,9 @@ class LightCurveBatch:
             obj = index.get_indexer(ids)
             if np.any(obj < 0):
                 raise ValueError(f"detection id {_fmt_id(ids[np.flatnonzero(obj < 0)[0]])} is not in object_ids")
+        meta_obj = _resolve_meta(meta, obj, uniq, len(ids), _stacklevel + 1)
         return cls._build(obj, uniq, time, flux, flux_err, band, bands=bands, strict=strict,
-                          n_pad=n_pad, names=names, stacklevel=_stacklevel)
+                          n_pad=n_pad, names=names, stacklevel=_stacklevel, meta=meta_obj)
 
     @classmethod
     def from_arrays(
@@ -195,6 +218,7 @@ class LightCurveBatch:
         bands: Sequence[str] | None = None,
         strict: bool = False,
         n_pad: int | None = None,
+        meta: Mapping | None = None,
     ) -> "LightCurveBatch":
         """Build a batch from lists of per-object 1-D arrays (objects kept in the given order).
 
@@ -205,6 +229,8 @@ class LightCurveBatch:
             band: list of B arrays of band labels, or None for single-band data.
             ids: B object ids (default ``0..B-1``); must be unique.
             bands, strict, n_pad: as in :meth:`from_long`.
+            meta: per-object columns ``{name: B values}`` (e.g. ``{"z": [0.03, 0.05]}``), or an
+                object table as in :meth:`from_long`.
 
         A single object may be given as plain 1-D arrays (``t=array, flux=array``).
         """
@@ -240,8 +266,13 @@ class LightCurveBatch:
             parts = [np.atleast_1d(x) for x in _as_list(seq, "")]
             return np.concatenate(parts) if parts else np.zeros(0)
 
+        if isinstance(meta, Mapping):
+            meta = {k: _object_column(v, k, n) for k, v in meta.items()}
+            meta_obj = meta
+        else:
+            meta_obj = _resolve_meta(meta, obj, uniq, len(obj), 3)
         return cls._build(obj, uniq, cat(t), cat(flux), cat(flux_err), cat(band), bands=bands,
-                          strict=strict, n_pad=n_pad, names=None)
+                          strict=strict, n_pad=n_pad, names=None, meta=meta_obj)
 
     @classmethod
     def from_pandas(
@@ -256,11 +287,17 @@ class LightCurveBatch:
         bands: Sequence[str] | None = None,
         strict: bool = False,
         n_pad: int | None = None,
+        meta=None,
+        meta_cols: Sequence[str] | None = None,
     ) -> "LightCurveBatch":
         """Build a batch from a long table: one row per detection.
 
         ``flux_err_col=None`` means unit errors; ``band_col=None`` (or a missing "band" column when
         left at its default) means single-band data. Objects are ordered by sorted id.
+
+        Per-object columns come from ``meta`` (an object table indexed by id, or with the id
+        column, joined on it) and/or ``meta_cols`` (columns of ``df`` that are constant within
+        each object, e.g. a redshift repeated on every detection).
         """
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"from_pandas expects a pandas DataFrame, got {type(df).__name__}")
@@ -271,8 +308,10 @@ class LightCurveBatch:
         if missing:
             raise ValueError(f"column(s) {missing} not in the table; columns are {list(df.columns)}")
         get = lambda key: None if cols[key] is None else df[cols[key]].to_numpy()  # noqa: E731
+        meta = _combine_meta(meta, {c: _column(df, c) for c in (meta_cols or ())}, id_col)
         return cls.from_long(get("id"), get("time"), get("flux"), get("flux_err"), get("band"),
-                             bands=bands, strict=strict, n_pad=n_pad, names=cols, _stacklevel=4)
+                             bands=bands, strict=strict, n_pad=n_pad, names=cols, meta=meta,
+                             _stacklevel=4)
 
     @classmethod
     def from_arrow(
@@ -287,6 +326,8 @@ class LightCurveBatch:
         bands: Sequence[str] | None = None,
         strict: bool = False,
         n_pad: int | None = None,
+        meta=None,
+        meta_cols: Sequence[str] | None = None,
     ) -> "LightCurveBatch":
         """Build a batch from a long ``pyarrow.Table`` (one row per detection); keywords as in
         :meth:`from_pandas`. Columns are converted with Arrow, without a Python loop."""
@@ -309,11 +350,18 @@ class LightCurveBatch:
                 return col.to_numpy(zero_copy_only=False)  # nulls become NaN and are validated
             return np.asarray(col.to_pandas())
 
+        missing = [c for c in (meta_cols or ()) if c not in table.column_names]
+        if missing:
+            raise ValueError(f"meta column(s) {missing} not in the table; columns are {table.column_names}")
+        per_det = {c: table.column(c).to_numpy(zero_copy_only=False) for c in (meta_cols or ())}
+        meta = _combine_meta(meta, per_det, id_col)
         return cls.from_long(get("id"), get("time"), get("flux"), get("flux_err"), get("band"),
-                             bands=bands, strict=strict, n_pad=n_pad, names=cols, _stacklevel=4)
+                             bands=bands, strict=strict, n_pad=n_pad, names=cols, meta=meta,
+                             _stacklevel=4)
 
     @classmethod
-    def _build(cls, obj, uniq, time, flux, flux_err, band, *, bands, strict, n_pad, names, stacklevel=3):
+    def _build(cls, obj, uniq, time, flux, flux_err, band, *, bands, strict, n_pad, names, stacklevel=3,
+               meta=None):
         names = {k: (v or k) for k, v in (names or {}).items()}
         for k in ("time", "flux", "flux_err", "band"):
             names.setdefault(k, k)
@@ -414,7 +462,8 @@ class LightCurveBatch:
                 msg.append(f"{int(empty.sum())} object(s) have no valid observations and are kept fully masked")
             warnings.warn("LightCurveBatch: " + "; ".join(msg) + "; see batch.dropped and batch.n_obs",
                           DataQualityWarning, stacklevel=stacklevel)
-        return cls(t, fl, er, bb, mk, bands=bands, ids=np.asarray(uniq), t_ref=t_ref, dropped=dropped)
+        return cls(t, fl, er, bb, mk, bands=bands, ids=np.asarray(uniq), t_ref=t_ref, dropped=dropped,
+                   meta=meta)
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
@@ -496,8 +545,9 @@ class LightCurveBatch:
                 pad = np.full((len(idx), extra), fill, dtype=arrs[k].dtype)
                 arrs[k] = np.concatenate([arrs[k], pad], 1)
         dropped = None if self.dropped is None else self.dropped.iloc[idx]
+        meta = {k: np.asarray(v)[idx] for k, v in self.meta.items()}
         return LightCurveBatch(**arrs, bands=self.bands, ids=np.asarray(self.ids)[idx],
-                               t_ref=np.asarray(self.t_ref)[idx], dropped=dropped)
+                               t_ref=np.asarray(self.t_ref)[idx], dropped=dropped, meta=meta)
 
     def pad_to(self, width: int) -> "LightCurveBatch":
         """The same objects padded (or trimmed) to ``width`` columns (>= the longest object)."""
@@ -546,8 +596,10 @@ class LightCurveBatch:
                 yield chunk, self._take(chunk, int(rungs[end]))
 
     def to_jax(self, dtype=None) -> "LightCurveBatch":
-        """The batch with JAX leaves: times and fluxes in ``dtype`` (default float64), band int32,
-        mask bool; host metadata kept. Use inside ``tsmodels.config.precision(dtype)`` when
+        """The batch with JAX leaves: times, fluxes, ``meta`` and ``t_ref`` in ``dtype`` (default
+        float64), band int32, mask bool; host metadata (ids, dropped) kept. In float32 the
+        epochs ``t_ref`` are rounded (~8 minutes at MJD 60000): host code needing them exactly
+        reads the NumPy batch. Use inside ``tsmodels.config.precision(dtype)`` when
         passing the result on to jitted code in float64."""
         dt = resolve_dtype(dtype)
         with precision(dt):
@@ -558,7 +610,11 @@ class LightCurveBatch:
                 band=jnp.asarray(np.asarray(self.band, dtype=np.int32)),
                 mask=jnp.asarray(np.asarray(self.mask, dtype=bool)),
             )
-        return LightCurveBatch(**arrs, bands=self.bands, ids=self.ids, t_ref=self.t_ref, dropped=self.dropped)
+            meta = {k: jnp.asarray(np.asarray(v, dtype=dt)) for k, v in self.meta.items()}
+            t_ref = jnp.asarray(np.asarray(self.t_ref, dtype=dt))
+        out = LightCurveBatch(**arrs, bands=self.bands, ids=self.ids, t_ref=t_ref, dropped=self.dropped,
+                              meta=meta)
+        return out
 
     def time_split(self, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
         """Times as a high part in ``dtype`` plus a low part (``t = hi + lo``) for kernels that need
@@ -571,22 +627,53 @@ class LightCurveBatch:
 
     # ------------------------------------------------------------------ out
     def to_pandas(self, *, id_col: str = "id", time_col: str = "time", flux_col: str = "flux",
-                  flux_err_col: str = "flux_err", band_col: str = "band") -> pd.DataFrame:
+                  flux_err_col: str = "flux_err", band_col: str = "band",
+                  meta: bool = True) -> pd.DataFrame:
         """The long table: one row per real observation, sorted by id then time; time in MJD
-        (``t + t_ref``, exact whenever ``t`` was, e.g. for MJD-like epochs), band as names."""
+        (``t + t_ref``, exact whenever ``t`` was, e.g. for MJD-like epochs), band as names, and
+        (``meta=True``) each per-object column repeated on its object's rows, which
+        ``from_pandas(df, meta_cols=[...])`` reads back. :meth:`meta_frame` gives the object
+        table alone (it also holds objects without detections)."""
         mask = np.asarray(self.mask)
         order = np.argsort(self.ids, kind="stable")
         mask_o = mask[order]
         rows = np.repeat(order, mask_o.sum(1))
         sel = lambda a: np.asarray(a)[order][mask_o]  # noqa: E731
         bands = np.asarray(self.bands, dtype=object)
-        return pd.DataFrame({
+        cols = {
             id_col: np.asarray(self.ids)[rows],
             time_col: sel(self.t) + np.asarray(self.t_ref, dtype=np.float64)[rows],
             flux_col: sel(self.flux),
             flux_err_col: sel(self.flux_err),
             band_col: bands[sel(self.band)],
-        })
+        }
+        if meta:
+            clash = [k for k in self.meta if k in cols]
+            if clash:
+                raise ValueError(f"meta column(s) {clash} clash with the table's columns")
+            cols.update({k: np.asarray(v, np.float64)[rows] for k, v in self.meta.items()})
+        return pd.DataFrame(cols)
+
+    def meta_frame(self) -> pd.DataFrame:
+        """The per-object columns as a DataFrame indexed by id (one row per object)."""
+        return pd.DataFrame({k: np.asarray(v, np.float64) for k, v in self.meta.items()},
+                            index=pd.Index(self.ids, name="id"))
+
+    def with_meta(self, table=None, **columns) -> "LightCurveBatch":
+        """A batch with per-object columns added or replaced.
+
+        Args:
+            table: an object table (DataFrame indexed by id, or with an ``id`` column) joined on
+                the batch's ids; objects it lacks get NaN.
+            **columns: ``name=[B] values`` in batch order.
+        """
+        meta = dict(self.meta)
+        if table is not None:
+            meta.update(_join_object_table(table, np.asarray(self.ids), "id", stacklevel=3))
+        for k, v in columns.items():
+            meta[k] = _object_column(v, k, len(self))
+        return LightCurveBatch(self.t, self.flux, self.flux_err, self.band, self.mask, bands=self.bands,
+                               ids=self.ids, t_ref=self.t_ref, dropped=self.dropped, meta=meta)
 
     def summary(self) -> pd.DataFrame:
         """One row per object: n_obs, points per band, t_ref (MJD), time span (days), dropped."""
@@ -625,6 +712,102 @@ def _as_list(x, name):
         return list(x)
     except TypeError as err:
         raise TypeError(f"{name} must be a list of per-object arrays, got {type(x).__name__}") from err
+
+
+def _object_column(values, name, n) -> np.ndarray:
+    """``[n]`` float64 values of a per-object column (TypeError naming it if not numeric)."""
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"meta column {name!r} must be numeric: {err}") from err
+    if a.ndim == 0:
+        a = np.full(n, float(a))
+    if a.shape != (n,):
+        raise ValueError(f"meta column {name!r} has shape {a.shape}, expected ({n},) (one value per object)")
+    return a
+
+
+def _column(df, name):
+    if name not in df.columns:
+        raise ValueError(f"meta column {name!r} not in the table; columns are {list(df.columns)}")
+    return df[name].to_numpy()
+
+
+def _join_object_table(table, uniq, id_col="id", stacklevel=4) -> dict:
+    """Numeric columns of an object table joined on the ids ``uniq`` (NaN where absent)."""
+    if not isinstance(table, pd.DataFrame):
+        try:
+            import pyarrow as pa
+
+            if isinstance(table, pa.Table):
+                table = table.to_pandas()
+        except ImportError:  # pragma: no cover
+            pass
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"meta must be a DataFrame or pyarrow Table of objects, or a dict of columns, "
+                        f"got {type(table).__name__}")
+    df = table
+    for key in (id_col, "id"):
+        if key in df.columns:
+            df = df.set_index(key)
+            break
+    if not df.index.is_unique:
+        dup = df.index[df.index.duplicated()][0]
+        raise ValueError(f"the object table has more than one row for id {_fmt_id(dup)}")
+    pos = df.index.get_indexer(pd.Index(uniq))
+    out = {}
+    for c in df.columns:
+        vals = _object_column(df[c].to_numpy(), str(c), len(df))
+        col = np.full(len(uniq), np.nan)
+        col[pos >= 0] = vals[pos[pos >= 0]]
+        out[str(c)] = col
+    if np.any(pos < 0) and out:
+        warnings.warn(f"LightCurveBatch: {int((pos < 0).sum())} object(s) are not in the object table; "
+                      "their meta columns are NaN", DataQualityWarning, stacklevel=stacklevel)
+    return out
+
+
+def _combine_meta(table, per_detection: dict, id_col: str):
+    """An object table and per-detection columns as one ``meta`` argument of ``from_long``."""
+    if table is None and not per_detection:
+        return None
+    return {"__table__": (table, id_col), **per_detection}
+
+
+def _resolve_meta(meta, obj, uniq, m, stacklevel) -> dict:
+    """``meta`` of ``from_long`` -> ``{name: [n_obj] float64}``.
+
+    A mapping holds per-detection columns ``[m]`` (constant within each object, or all NaN) and
+    optionally an object table under ``"__table__"``; anything else is an object table.
+    """
+    if meta is None:
+        return {}
+    n_obj = len(uniq)
+    if not isinstance(meta, Mapping):
+        return _join_object_table(meta, uniq, "id", stacklevel)
+    out = {}
+    meta = dict(meta)
+    if "__table__" in meta:
+        table, id_col = meta.pop("__table__")
+        if table is not None:
+            out.update(_join_object_table(table, uniq, id_col, stacklevel))
+    for name, values in meta.items():
+        v = _object_column(values, name, m)
+        lo = np.full(n_obj, np.inf)
+        hi = np.full(n_obj, -np.inf)
+        fin = ~np.isnan(v)
+        np.minimum.at(lo, obj[fin], v[fin])
+        np.maximum.at(hi, obj[fin], v[fin])
+        nan_any = np.zeros(n_obj, bool)
+        np.logical_or.at(nan_any, obj[~fin], True)
+        has = np.isfinite(lo) | (lo == hi)
+        bad = (has & (lo != hi)) | (has & nan_any)
+        if np.any(bad):
+            k = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"meta column {name!r} is not constant within object {_fmt_id(uniq[k])} "
+                             "(a per-object column must have one value per object)")
+        out[name] = np.where(has, lo, np.nan)
+    return out
 
 
 def _fmt_id(x) -> str:

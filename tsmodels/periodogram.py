@@ -31,8 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tsmodels import _threads
-from tsmodels.config import compiled_cache, precision, resolve_dtype
+from tsmodels import engine
+from tsmodels.config import precision, resolve_dtype
 from tsmodels.kernels import fap as _fap
 from tsmodels.kernels import lombscargle as _ls
 from tsmodels.kernels import multiband as _mb
@@ -141,9 +141,9 @@ def _pick_method(method, n_points, n_freq, nterms):
         return method
     if method != "auto":
         raise ValueError(f"method must be 'auto', 'direct' or 'fast', got {method!r}")
-    if jax.default_backend() != "cpu":
-        return "direct"
-    # CPU: direct costs ~ n_points per frequency (matrix products), fast ~ a large FFT per sum
+    # The choice depends on the problem's size only, never on the device, so that the same call
+    # gives the same numbers on a laptop and on a GPU node (fast and direct differ by up to
+    # ~1e-5 of the power, tests/test_periodogram.py). The rule is the CPU crossover: direct costs ~ n_points per frequency (matrix products), fast ~ a large FFT per sum
     # whose cost per frequency grows with the grid (cache). Measured crossover (2-core CPU,
     # float64, nterms=1, objects/s of ts.lombscargle, equal speed where fast/direct = 1):
     #   F = 1e4: N =   200: 0.54, 400: 0.99, 800: 1.80, 1600: 3.18
@@ -161,25 +161,21 @@ def _blocks(B, per_object, batch_size):
 
 
 def _run_blocks(fn, arrays, static_args, B, bs, workers=None):
-    """Call ``fn(*block_arrays, *static_args)`` on blocks of ``bs`` objects (last one padded).
+    """Call ``fn(*block_arrays, *static_args)`` on blocks of ``bs`` objects (the last one
+    padded), through the execution engine (:mod:`tsmodels.engine`: host threads on a CPU, the
+    local devices in turn); when the batch would make fewer blocks than threads, the block size
+    is lowered (to a power of two) so that every thread gets one. An object's result does not
+    depend on its block."""
+    workers = engine.resolve_workers(workers)
+    chunks = engine.row_chunks(B, bs, workers)
 
-    On a CPU the blocks run on one host thread per core (:mod:`tsmodels._threads`); when the
-    batch would make fewer blocks than threads, the block size is lowered (to a power of two) so
-    that every thread gets one. An object's result does not depend on its block.
-    """
-    workers = _threads.resolve_workers(workers)
-    if workers > 1 and -(-B // bs) < workers and B > 1:
-        share = -(-B // workers)
-        bs = min(bs, 1 << (share - 1).bit_length())
-
-    def one(s):
-        idx = np.arange(s, s + bs)
-        idx = np.minimum(idx, B - 1)
-        blk = [None if a is None else jnp.asarray(a[idx]) for a in arrays]
+    def one(ch):
+        blk = [None if a is None else engine.put(engine.pad_rows(a[ch.positions], ch.size), ch)
+               for a in arrays]
         out = fn(*blk, *static_args)
-        return jax.tree_util.tree_map(lambda x: np.asarray(x)[: min(bs, B - s)], out)
+        return jax.tree_util.tree_map(lambda x: np.asarray(x)[: len(ch)], out)
 
-    outs = _threads.run_chunks(one, range(0, B, bs), workers, None)
+    outs = engine.run(one, chunks, workers=workers)
     return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs, axis=0), *outs)
 
 
@@ -207,9 +203,11 @@ def _over_objects(one, args, in_axes):
     return jax.lax.map(body, tuple(args[i] for i in pos), batch_size=_CPU_OBJECTS_PER_STEP)
 
 
-@compiled_cache(maxsize=64)
 def _single_fn(nterms, normalization, fit_mean, center_data, method, has_dy, has_tlo, is_grid,
                per_object_freq=False):
+    static = (nterms, normalization, fit_mean, center_data, method, has_dy, has_tlo, is_grid,
+              per_object_freq, jax.default_backend())
+
     def one(t, y, dy, mask, t_lo, freq):
         return _ls.power(t, y, dy, freq, mask=mask, t_lo=t_lo, nterms=nterms,
                          normalization=normalization, fit_mean=fit_mean, center_data=center_data,
@@ -220,13 +218,16 @@ def _single_fn(nterms, normalization, fit_mean, center_data, method, has_dy, has
                              (0, 0, 0 if has_dy else None, 0, 0 if has_tlo else None,
                               0 if per_object_freq else None))
 
-    return jax.jit(batched)
+    return engine.program(batched, name="lombscargle", static=static)
 
 
-@compiled_cache(maxsize=64)
 def _multi_fn(n_bands, nterms_base, nterms_band, reg_base, reg_band, regularize_by_trace,
               center_data, normalization, method, has_dy, has_tlo, band_size=None,
               per_object_freq=False):
+    static = (n_bands, nterms_base, nterms_band, reg_base, reg_band, regularize_by_trace,
+              center_data, normalization, method, has_dy, has_tlo, band_size, per_object_freq,
+              jax.default_backend())
+
     def one(t, y, dy, band, mask, t_lo, freq):
         return _mb.power(t, y, dy, band, freq, n_bands=n_bands, mask=mask, t_lo=t_lo,
                          nterms_base=nterms_base, nterms_band=nterms_band, reg_base=reg_base,
@@ -239,7 +240,7 @@ def _multi_fn(n_bands, nterms_base, nterms_band, reg_base, reg_band, regularize_
                              (0, 0, 0 if has_dy else None, 0, 0, 0 if has_tlo else None,
                               0 if per_object_freq else None))
 
-    return jax.jit(batched)
+    return engine.program(batched, name="lombscargle_multiband", static=static)
 
 
 def _band_size_groups(band, mask, n_bands, split=True):
@@ -293,6 +294,20 @@ def _host_arrays(batch, dt, use_errors):
     return t, t_lo, y, dy
 
 
+def _warn_pooled(batch, who, stacklevel=3):
+    from tsmodels.models.base import PooledBandsWarning, pooled_bands
+
+    pooled = pooled_bands(batch)
+    if pooled:
+        import warnings
+
+        warnings.warn(
+            f"{who}(band=None) pools the points of bands {pooled} into one series with one mean: "
+            "different band offsets then look like signal, and false-alarm probabilities are far "
+            f"too small. Pass band=... (one of {pooled}) or use ts.lombscargle_multiband.",
+            PooledBandsWarning, stacklevel=stacklevel)
+
+
 def _band_index(batch, band):
     if band is None:
         return None
@@ -320,11 +335,14 @@ def lombscargle(batch, frequency=None, *, minimum_frequency=None, maximum_freque
         minimum_frequency, maximum_frequency, samples_per_peak, nyquist_factor: automatic grid.
         nterms: number of harmonics.
         normalization: "standard", "model", "log" or "psd" (astropy's definitions).
-        method: "direct" (exact; the GPU path), "fast" (Press & Rybicki 1989 extirpolation +
-            FFT, regular grids only, ~1e-5 of the exact standard power) or "auto" (direct on
-            accelerators; on CPU fast from ``400 sqrt(F / 1e4)`` points per object, the
-            measured crossover).
-        band: None for all points, or a band name/index to use that band's points only.
+        method: "direct" (exact), "fast" (Press & Rybicki 1989 extirpolation + FFT, regular
+            grids only, within ~1e-5 of the exact standard power) or "auto": fast from
+            ``400 sqrt(F / 1e4)`` points per object (the crossover measured on a CPU), direct
+            below, whatever the device, so results do not change with it (on a GPU, direct is
+            often faster for any size: pass ``method="direct"``).
+        band: None for all points (with several bands a
+            :class:`~tsmodels.models.base.PooledBandsWarning` says to pass a band or to use
+            :func:`lombscargle_multiband`), or a band name/index to use that band's points only.
         fit_mean, center_data: as astropy.
         use_errors: weight by ``1/flux_err^2`` (False: equal weights, astropy's ``dy=None``).
         dtype: float64 (default) or float32 (times split into high + low parts).
@@ -345,6 +363,8 @@ def lombscargle(batch, frequency=None, *, minimum_frequency=None, maximum_freque
     bi = _band_index(batch, band)
     if bi is not None:
         mask = mask & (np.asarray(batch.band) == bi)
+    else:
+        _warn_pooled(batch, "ts.lombscargle")
     B = len(batch)
     per_object = frequency is not None and not isinstance(frequency, FrequencyGrid) \
         and np.ndim(frequency) == 2
@@ -475,9 +495,10 @@ def _permute_within_bands(key, band, mask, n_bands):
     return jnp.where(mask, src, jnp.arange(N))
 
 
-@compiled_cache(maxsize=32)
 def _bootstrap_fn(multiband, n_bands, n_bootstraps, band_size, kernel_items, has_dy, has_tlo):
     kernel_kwargs = dict(kernel_items)
+    static = (multiband, n_bands, n_bootstraps, band_size, kernel_items, has_dy, has_tlo,
+              jax.default_backend())
 
     def one_object(key, t, y, dy, band, mask, t_lo, fq):
         def one_boot(k):
@@ -498,7 +519,7 @@ def _bootstrap_fn(multiband, n_bands, n_bootstraps, band_size, kernel_items, has
                              (0, 0, 0, 0 if has_dy else None, 0, 0, 0 if has_tlo else None,
                               None))
 
-    return jax.jit(batched)
+    return engine.program(batched, name="bootstrap", static=static)
 
 
 def _bootstrap_max(batch, freq, grid, *, multiband, n_bootstraps, random_seed, use_errors,

@@ -3,7 +3,6 @@ scatter, ``flux ~ N(mean, flux_err^2 + s^2)``, and a batch simulated from it."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import jax.numpy as jnp
@@ -39,11 +38,12 @@ class Jitter(Model):
         return {"s": (1e-3, 0.5 * sd)}
 
     def init(self, batch, n_starts):
-        y = np.where(batch.mask, batch.flux, np.nan)
-        with warnings.catch_warnings():  # objects without points: neutral starts
-            warnings.simplefilter("ignore", RuntimeWarning)
-            mean = np.nan_to_num(np.nanmedian(y, axis=1))
-            s = np.nan_to_num(np.nanstd(y, axis=1), nan=1.0)
+        mask = np.asarray(batch.mask)
+        y = np.where(mask, batch.flux, np.nan)
+        has = mask.any(axis=1)
+        y = np.where(has[:, None], y, 0.0)  # objects without points: neutral starts
+        mean = np.where(has, np.nanmedian(y, axis=1), 0.0)
+        s = np.where(has, np.nanstd(y, axis=1), 1.0)
         grid = np.linspace(0.2, 1.5, n_starts) if n_starts > 1 else np.ones(1)
         return {"mean": np.repeat(mean[:, None], n_starts, 1), "s": s[:, None] * grid[None, :]}
 

@@ -8,8 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tsmodels import _threads
-from tsmodels.fitting import fit, optimize, sample
+from tsmodels import engine
+from tsmodels.fitting import fit, loop, sample
+from tsmodels.kernels import linalg
 from tsmodels.fitting.results import MAX_STEPS, OK
 
 from _jitter import Jitter, jitter_batch  # tests/fitting/_jitter.py
@@ -56,7 +57,7 @@ def test_trust_step_solves_the_subproblem(rng):
             H = A @ A.T + rng.uniform(-2, 2) * np.eye(P)
             g = rng.normal(size=P)
             for radius in (1e-3, 0.3, 1e3):
-                d, full = optimize._trust_step(jnp.asarray(g), jnp.asarray(H), jnp.asarray(radius))
+                d, full = linalg.trust_region_step(jnp.asarray(g), jnp.asarray(H), jnp.asarray(radius))
                 d = np.asarray(d)
                 ev = np.linalg.eigvalsh(H)
                 newton = np.linalg.solve(H, -g) if ev[0] > 0 else None
@@ -115,9 +116,9 @@ def test_compact_loop_and_threads_do_not_change_results(rng, monkeypatch):
     batch, _ = jitter_batch(rng, 40, n=60)
     model = Jitter(n_starts=3)
     ref = fit(model, batch, workers=1)
-    monkeypatch.setattr(optimize, "COMPACT_FRACTION", 1.0)  # one loop for every lane
+    monkeypatch.setattr(loop, "COMPACT_FRACTION", 1.0)  # one loop for every lane
     one = fit(model, batch, workers=1)
-    monkeypatch.setattr(optimize, "COMPACT_FRACTION", 0.03)  # compact loop of 4 lanes
+    monkeypatch.setattr(loop, "COMPACT_FRACTION", 0.03)  # compact loop of 4 lanes
     tiny = fit(model, batch, workers=2, batch_size=20)
     for other in (one, tiny):
         for n in ("mean", "s"):
@@ -131,11 +132,11 @@ def test_compact_loop_and_threads_do_not_change_results(rng, monkeypatch):
 
 def test_workers_argument(rng):
     batch, _ = jitter_batch(rng, 40, n=60)
-    assert _threads.default_workers() >= 1
+    assert engine.default_workers() >= 1
     with pytest.raises(ValueError, match="workers must be a positive integer or None, got 0"):
         fit(Jitter(), batch, workers=0)
-    chunks = list(optimize.iter_chunks(batch, None, workers=2))
-    assert len(chunks) == 2 and sorted(np.concatenate([c[0] for c in chunks])) == list(range(40))
+    chunks = engine.plan(batch, workers=2)
+    assert len(chunks) == 2 and sorted(np.concatenate([c.positions for c in chunks])) == list(range(40))
 
 
 # ------------------------------------------------------------------------------ per-object limits

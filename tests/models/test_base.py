@@ -14,8 +14,7 @@ from scipy import integrate
 
 import tsmodels as ts
 from tsmodels.models import Constant, Model
-from tsmodels.models.base import (banded_linear_solve, cho_inverse_small, cho_solve_small,
-                                  cholesky_small, gaussian_norm)
+from tsmodels.models.base import banded_linear_solve, gaussian_norm
 
 
 def _one(batch, i=0):
@@ -88,18 +87,6 @@ def test_protocol_errors():
 
     with pytest.raises(ValueError, match=r"Bad.priors lacks \['b'\]"):
         Bad().bijections()
-
-
-@pytest.mark.parametrize("m", [1, 3, 5, 12, 13])
-def test_small_cholesky_matches_numpy(rng, m):
-    a = rng.normal(size=(4, m, m + 2))
-    spd = a @ np.swapaxes(a, -1, -2) + 0.1 * np.eye(m)
-    b = rng.normal(size=(4, m))
-    L = cholesky_small(jnp.asarray(spd))
-    np.testing.assert_allclose(L, np.linalg.cholesky(spd), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(cho_solve_small(L, jnp.asarray(b)), np.linalg.solve(spd, b[..., None])[..., 0],
-                               rtol=1e-9)
-    np.testing.assert_allclose(cho_inverse_small(L), np.linalg.inv(spd), rtol=1e-9, atol=1e-12)
 
 
 def test_banded_linear_solve_matches_weighted_lstsq(rng):

@@ -39,13 +39,14 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer.hmc import hmc
 
-from tsmodels import _threads
-from tsmodels.config import compiled_cache, resolve_dtype
-from tsmodels.fitting import diagnostics
-from tsmodels.fitting.optimize import (FitOptions, check_model, default_tol, iter_chunks,
-                                       pad_objects, resolve_method, resolve_starts, run_chunk,
-                                       thread_share)
-from tsmodels.fitting.results import NO_DATA, NONFINITE, OK, QUANTILES, Posterior
+from tsmodels import engine
+from tsmodels.config import precision, resolve_dtype
+from tsmodels.fitting import diagnostics, loop
+from tsmodels.fitting.loop import FitOptions
+from tsmodels.fitting.optimize import (check_model, default_tol, fit_rows, prepare_chunk,
+                                       resolve_method, resolve_starts)
+from tsmodels.fitting.results import MISSING_META, NO_DATA, NONFINITE, OK, QUANTILES, Posterior
+from tsmodels.kernels import linalg
 
 __all__ = ["sample", "object_keys"]
 
@@ -137,7 +138,7 @@ def _nuts_chunk(model, opts: NUTSOptions, lcs, u_hat, scale, ok, keys):
                     sol = model.linear(model.unpack(v, lc), lc)
                     cov = jnp.where(sol.active[:, None] & sol.active[None, :], sol.cov,
                                     jnp.eye(sol.cov.shape[0], dtype=dt))
-                    chol = jnp.linalg.cholesky(cov)
+                    chol = linalg.cholesky(cov)
                     coef = sol.coef + chol @ jax.random.normal(k, sol.coef.shape, dt)
                     return dfun(jnp.concatenate([v, jnp.where(sol.active, coef, 1.0)]))
 
@@ -154,16 +155,9 @@ def _nuts_chunk(model, opts: NUTSOptions, lcs, u_hat, scale, ok, keys):
     return jax.vmap(one_object)(lcs, u_hat, scale, ok, keys)
 
 
-@compiled_cache(maxsize=32)
-def _compiled_cached(model, opts):
-    return jax.jit(functools.partial(_nuts_chunk, model, opts))
-
-
-def _compiled_nuts(model, opts):
-    try:
-        return _compiled_cached(model, opts)
-    except TypeError:
-        return jax.jit(functools.partial(_nuts_chunk, model, opts))
+def nuts_program(model, opts: NUTSOptions) -> engine.Program:
+    """The engine program of a chunk of NUTS runs for (model, options)."""
+    return engine.program(functools.partial(_nuts_chunk, model, opts), name="nuts", static=(model, opts))
 
 
 def _summaries(draws: np.ndarray) -> dict:
@@ -201,12 +195,14 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         n_starts, n_candidates, max_steps: of the maximum-likelihood fit that places the
             chains (see :func:`tsmodels.fit`).
         workers: host threads running chunks in parallel (default: one per CPU core on a CPU
-            backend, 1 on an accelerator). Results do not depend on it.
+            backend, one per device on accelerators). Results do not depend on it.
 
     Returns:
         :class:`Posterior` with per-object summaries, R-hat, ESS and divergences.
     """
     check_model(model)
+    model.check_batch(batch)
+    meta_ok = model.meta_ok(batch)
     dt = resolve_dtype(dtype)
     for name, v, lo in (("num_warmup", num_warmup, 0), ("num_samples", num_samples, 4),
                         ("num_chains", num_chains, 1)):
@@ -214,11 +210,11 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     method = resolve_method(model, "auto")
     fopts = FitOptions(method=method if method != "linear" else "lm", max_steps=int(max_steps),
-                       tol=default_tol(dt))
+                       tol=default_tol(dt), compact=loop.COMPACT_FRACTION)
     nopts = NUTSOptions(int(num_warmup), int(num_samples), int(num_chains), float(target_accept_prob),
                         int(max_tree_depth))
     n_starts, n_candidates = resolve_starts(model, n_starts, n_candidates)
-    workers = _threads.resolve_workers(workers)
+    workers = engine.resolve_workers(workers)
     B = len(batch)
     P = model.n_params
     pnames = tuple(model.param_names)
@@ -228,7 +224,8 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
     if batch_size is None:
         per_object = num_chains * num_samples * Q * np.dtype(dt).itemsize * 2
         batch_size = int(max(1, min(B, _DRAW_BYTES // per_object)))
-        batch_size = min(batch_size, thread_share(B, workers))
+        if workers > 1:
+            batch_size = min(batch_size, max(engine.MIN_THREAD_CHUNK, -(-B // workers)))
     C, S = nopts.num_chains, nopts.num_samples
     stats = {n: {} for n in names}
     stat_names = ["mean", "sd"] + [q for _, q in QUANTILES] + ["rhat", "ess_bulk", "ess_tail"]
@@ -243,13 +240,14 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
     diverging = np.zeros((B, C, S), bool) if keep_samples else None
     all_keys = object_keys(batch.ids, seed)
 
-    def work(chunk):
-        pos, sub, size = chunk
+    def work(item):
+        chunk, job = item
+        pos, size = chunk.positions, chunk.size
         b = len(pos)
-        if not np.any(sub.mask):  # nothing to sample: rows stay NO_DATA, nothing compiled
+        if job is None:  # nothing to sample: rows stay NO_DATA
             return None
-        jb = pad_objects(sub.to_jax(dt), size)
-        fo = run_chunk(model, fopts, sub, size, n_starts, dt, None, n_candidates, jb=jb)
+        jb = engine.device_batch(chunk, dt)
+        fo = fit_rows(job, chunk, jb)
         valid = np.arange(size) < b
         status = np.asarray(fo["status"])
         good = (status != NO_DATA) & (status != NONFINITE) & valid
@@ -262,16 +260,20 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         scale = np.where(wide, 1.0, scale)
         keys = np.zeros((size, 2), np.uint32)
         keys[:b] = all_keys[pos]
-        out = _compiled_nuts(model, nopts)(jb, fo["u"], jnp.asarray(scale, dtype=dt),
-                                           jnp.asarray(good), jnp.asarray(keys))
+        out = nuts_program(model, nopts)(jb, fo["u"], *engine.put(
+            (np.asarray(scale, dtype=dt), np.asarray(good), np.asarray(keys)), chunk))
         xs, d, div, nsteps, step = (np.asarray(a)[:b] for a in out)
         return (status[:b], good[:b], {k: np.asarray(fo[k])[:b] for k in ("loglike", "chi2", "ndata", "n_linear")},
                 xs, d, div, nsteps, step)
 
-    chunks = list(iter_chunks(batch, batch_size, workers))
-    for pos, sub, _ in chunks:
-        acc["ndata"][pos] = sub.n_obs
-    for (pos, _, _), res in zip(chunks, _threads.run_chunks(work, chunks, workers, dt)):
+    chunks = engine.plan(batch, batch_size=batch_size, workers=workers)
+    for ch in chunks:
+        acc["ndata"][ch.positions] = ch.batch.n_obs
+    with precision(dt):  # starting points on this thread (model.init is host code)
+        jobs = [prepare_chunk(model, fopts, ch, n_starts, n_candidates, dt, None, meta_ok[ch.positions])
+                for ch in chunks]
+    for ch, res in zip(chunks, engine.run(work, list(zip(chunks, jobs)), workers=workers, dtype=dt)):
+        pos = ch.positions
         if res is None:
             continue
         status, good, fo, xs, d, div, nsteps, step = res
@@ -301,6 +303,7 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         rhat_max = np.where(allnan, np.nan, np.nanmax(np.where(allnan[:, None], 0, rh), axis=1))
         ess_bulk_min = np.where(allnan, np.nan, np.nanmin(np.where(allnan[:, None], 0, eb), axis=1))
         ess_tail_min = np.where(allnan, np.nan, np.nanmin(np.where(allnan[:, None], 0, et), axis=1))
+    acc["status"][~meta_ok] = MISSING_META
     flagged = ((acc["status"] != OK) | ~(rhat_max <= Posterior.RHAT_MAX)
                | ~(np.minimum(ess_bulk_min, ess_tail_min) >= Posterior.ESS_MIN))
     return Posterior(

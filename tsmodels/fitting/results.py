@@ -15,6 +15,8 @@ code  name             meaning
 3     ``NONFINITE``    the likelihood is NaN/inf at every start (or at the optimum)
 4     ``BAD_HESSIAN``  converged, but the Hessian is not positive definite: errors are NaN
 5     ``DIVERGED``     the optimizer ran into non-finite parameters or objective values
+6     ``MISSING_META`` a per-object column the model needs (``Model.meta_columns``, e.g. the
+                       redshift) is NaN for this object: nothing is fitted, every value NaN
 ====  ===============  ==================================================================
 """
 
@@ -27,12 +29,12 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["FitResult", "Posterior", "STATUS", "OK", "MAX_STEPS", "NO_DATA", "NONFINITE",
-           "BAD_HESSIAN", "DIVERGED"]
+           "BAD_HESSIAN", "DIVERGED", "MISSING_META"]
 
-OK, MAX_STEPS, NO_DATA, NONFINITE, BAD_HESSIAN, DIVERGED = 0, 1, 2, 3, 4, 5
+OK, MAX_STEPS, NO_DATA, NONFINITE, BAD_HESSIAN, DIVERGED, MISSING_META = 0, 1, 2, 3, 4, 5, 6
 #: code -> name
 STATUS = {OK: "OK", MAX_STEPS: "MAX_STEPS", NO_DATA: "NO_DATA", NONFINITE: "NONFINITE",
-          BAD_HESSIAN: "BAD_HESSIAN", DIVERGED: "DIVERGED"}
+          BAD_HESSIAN: "BAD_HESSIAN", DIVERGED: "DIVERGED", MISSING_META: "MISSING_META"}
 
 #: Posterior quantiles reported by :meth:`Posterior.summary` (probability, column suffix).
 QUANTILES = ((0.025, "q025"), (0.16, "q16"), (0.5, "q50"), (0.84, "q84"), (0.975, "q975"))
@@ -65,9 +67,14 @@ class FitResult:
         converged: ``[B]`` the optimizer met its tolerance.
         n_iter: ``[B]`` optimizer iterations of the retained start.
         status: ``[B]`` status code (module docstring).
-        method: ``"lm"``, ``"lbfgs"`` or ``"linear"`` (no nonlinear parameter).
+        method: ``"lm"``, ``"newton"``, ``"lbfgs"`` or ``"linear"`` (no nonlinear parameter).
         dtype: precision of the computation.
-        info: extra run information (``n_loops``: optimizer loop trips per chunk; ``starts``).
+        info: extra run information (``n_loops``: optimizer loop trips per chunk; ``n_starts``,
+            ``n_candidates``, ``n_chunks``).
+        n_screened: ``[B]`` candidate starts not optimised (candidate screening kept the most
+            likely ``n_starts`` of the model's ``n_candidates``).
+        n_pruned: ``[B]`` optimised starts stopped early by multi-start pruning (they could not
+            catch the object's best start at their rate of decrease).
     """
 
     model_name: str
@@ -87,6 +94,13 @@ class FitResult:
     method: str = ""
     dtype: str = "float64"
     info: dict = field(default_factory=dict)
+    n_screened: np.ndarray | None = None
+    n_pruned: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("n_screened", "n_pruned"):
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(len(self.ids), np.int64))
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -113,14 +127,15 @@ class FitResult:
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per object: ``id``, each name and ``<name>_err``, ``loglike``, ``chi2``,
-        ``ndata``, ``n_params``, ``aic``, ``bic``, ``converged``, ``n_iter``, ``status``."""
+        ``ndata``, ``n_params``, ``aic``, ``bic``, ``converged``, ``n_iter``, ``n_screened``,
+        ``n_pruned``, ``status``."""
         cols: dict[str, Any] = {"id": self.ids}
         for n in self.names:
             cols[n] = self.values[n]
             cols[f"{n}_err"] = self.errors[n]
         cols.update(loglike=self.loglike, chi2=self.chi2, ndata=self.ndata, n_params=self.n_params,
                     aic=self.aic, bic=self.bic, converged=self.converged, n_iter=self.n_iter,
-                    status=self.status)
+                    n_screened=self.n_screened, n_pruned=self.n_pruned, status=self.status)
         return pd.DataFrame(cols)
 
     def to_arrow(self):

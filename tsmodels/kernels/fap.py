@@ -80,6 +80,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jax.scipy.special import betainc, gammaln
 
+from tsmodels.kernels._precision import float64_by_default
+
 __all__ = [
     "lightcurve_stats",
     "fap_single",
@@ -107,6 +109,7 @@ def _time_weights(t, dy, mask):
     return t, mask, jnp.where(mask, 1.0 / (dys * dys), 0.0)
 
 
+@float64_by_default
 def lightcurve_stats(t, dy=None, mask=None):
     """Number of points, baseline (days) and weighted variance of the times (days^2).
 
@@ -136,6 +139,7 @@ def _pow(base, expo):
     return jnp.where(ok, jnp.exp(expo * jnp.log(jnp.where(ok, base, 1.0))), 0.0)
 
 
+@float64_by_default
 def fap_single(z, n, normalization="standard"):
     """Single-frequency false-alarm probability (Baluev 2008, Table 1; dK - dH = 2)."""
     nk = n - 3.0
@@ -151,6 +155,7 @@ def fap_single(z, n, normalization="standard"):
     raise ValueError(f"normalization must be standard, model, log or psd, got {normalization!r}")
 
 
+@float64_by_default
 def inv_fap_single(fap, n, normalization="standard"):
     """Inverse of :func:`fap_single`: the power level whose single-frequency FAP is ``fap``."""
     nk = n - 3.0
@@ -167,6 +172,7 @@ def inv_fap_single(fap, n, normalization="standard"):
     raise ValueError(f"normalization must be standard, model, log or psd, got {normalization!r}")
 
 
+@float64_by_default
 def tau_davies(z, fmax, n, t_var, normalization="standard"):
     r""":math:`\tau(Z)`, the expected number of up-crossings (Baluev 2008, Table 1)."""
     nh, nk = n - 1.0, n - 3.0
@@ -184,6 +190,7 @@ def tau_davies(z, fmax, n, t_var, normalization="standard"):
     raise ValueError(f"normalization must be standard, model, log or psd, got {normalization!r}")
 
 
+@float64_by_default
 def false_alarm_probability(z, *, fmax, n, baseline, t_var, normalization="standard",
                             method="baluev"):
     """FAP of peak height(s) ``z`` for one light curve (astropy's methods and numbers).
@@ -229,6 +236,7 @@ def _bisect_level(fap_fn, p, normalization, iters):
     return to_z(0.5 * (lo + hi))
 
 
+@float64_by_default
 def false_alarm_level(p, *, fmax, n, baseline, t_var, normalization="standard",
                       method="baluev"):
     """Power level whose FAP is ``p`` (inverse of :func:`false_alarm_probability`).
@@ -259,6 +267,7 @@ _GL_W = (0.05061426814518853, 0.11119051722668721, 0.15685332293894344, 0.181341
          0.18134189168918083, 0.15685332293894344, 0.11119051722668721, 0.05061426814518853)
 
 
+@float64_by_default
 def tau_generalized(z, *, fmax, n, t_var, d, n_null=1, harmonic_rms=1.0, fmin=0.0):
     r""":math:`\tau_d(Z)`, expected up-crossings of level ``z`` in ``[fmin, fmax]`` (module
     docstring; continuous frequency). Arguments as :func:`fap_generalized`."""
@@ -270,6 +279,7 @@ def tau_generalized(z, *, fmax, n, t_var, d, n_null=1, harmonic_rms=1.0, fmin=0.
     return W * jnp.exp(lg) * _pow(z, 0.5 * (d - 1.0)) * _pow(1.0 - z, 0.5 * (nk - 1.0))
 
 
+@float64_by_default
 def fap_generalized(z, *, fmax, n, t_var, d, n_null=1, harmonic_rms=1.0, fmin=0.0, df=0.0):
     r"""Baluev-type FAP for a model with ``d`` periodic parameters (standard normalization).
 
@@ -310,6 +320,7 @@ def fap_generalized(z, *, fmax, n, t_var, d, n_null=1, harmonic_rms=1.0, fmin=0.
     return -jnp.expm1(-tau) + fs * jnp.exp(-tau)
 
 
+@float64_by_default
 def multiband_stats(t, dy, band, mask=None, *, n_bands, nterms_base=1, nterms_band=1):
     r"""The inputs of :func:`fap_generalized` for a multiband periodogram of one light curve.
 

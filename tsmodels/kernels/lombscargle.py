@@ -72,6 +72,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from tsmodels.kernels import linalg
+from tsmodels.kernels._precision import float64_by_default
+
 __all__ = [
     "FrequencyGrid",
     "power",
@@ -420,6 +423,7 @@ def _sums_grid_fast(t, t_lo, vecs, grid, *, oversampling, order):
     return _unstack(groups, res, F)
 
 
+@float64_by_default
 def trig_sums(t, vecs, frequency, *, t_lo=None, method="direct", block=128, chunk_size=32768,
               oversampling=6, extirpolation_order=12):
     r"""Weighted sums :math:`\sum_n v_n \cos(2\pi h f t_n)` and :math:`\sum_n v_n \sin(\ldots)`.
@@ -476,6 +480,7 @@ def _quadform_spd(G, r, eps):
     return q
 
 
+@float64_by_default
 def power_from_sums(C, S, YC, YS, *, Y0, YY, wsum, nterms, fit_mean, normalization,
                     yy_floor=0.0):
     r"""Periodogram from the normalized-weight sums (see module docstring).
@@ -595,6 +600,7 @@ def _check_options(nterms, normalization, fit_mean):
 
 
 # --------------------------------------------------------------------------------------- public
+@float64_by_default
 def power(t, y, dy, frequency, *, mask=None, t_lo=None, nterms=1, normalization="standard",
           fit_mean=True, center_data=True, method="direct", block=128, chunk_size=32768,
           oversampling=6, extirpolation_order=12):
@@ -682,9 +688,10 @@ def model_parameters(t, y, dy, frequency, *, mask=None, nterms=1, fit_mean=True,
     Xw = X * w[:, None]
     A = Xw.T @ X
     b = Xw.T @ yc
-    return jnp.linalg.solve(A, b), y_mean
+    return linalg.spd_solve(A, b), y_mean
 
 
+@float64_by_default
 def model(t, y, dy, frequency, t_fit, *, mask=None, nterms=1, fit_mean=True, center_data=True):
     r"""The best-fit Fourier model at one frequency, evaluated at ``t_fit`` (``(m,)`` days, same
     origin as ``t``): :math:`\bar y + X(t_{\rm fit})\,\theta`."""

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from tsmodels.kernels._precision import float64_by_default
 from tsmodels.kernels.lombscargle import (
     FrequencyGrid,
     _as_frequency,
@@ -172,6 +173,7 @@ def _quad_from_band_sums(Cb, Sb, YCb, YSb, *, m0, m1, rb0, rb1, regularized):
     return quad
 
 
+@float64_by_default
 def power(t, y, dy, band, frequency, *, n_bands, mask=None, t_lo=None, nterms_base=1,
           nterms_band=1, reg_base=None, reg_band=1e-6, regularize_by_trace=True,
           center_data=True, normalization="standard", method="direct", band_size=None, block=128,

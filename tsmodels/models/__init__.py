@@ -3,7 +3,8 @@
 See :mod:`tsmodels.models.base` for the protocol every model follows.
 """
 
-from tsmodels.models.base import LinearSolution, Model, banded_linear_solve
+from tsmodels.models.base import (LinearSolution, Model, PooledBandsWarning, SingleBand,
+                                   banded_linear_solve)
 from tsmodels.models.carma import CARMA, DHO
 from tsmodels.models.constant import Constant
 from tsmodels.models.drw import DRW, MultibandDRW
@@ -12,6 +13,8 @@ from tsmodels.models.periodic import FourierSeries
 __all__ = [
     "Model",
     "LinearSolution",
+    "PooledBandsWarning",
+    "SingleBand",
     "banded_linear_solve",
     "Constant",
     "FourierSeries",

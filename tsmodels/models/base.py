@@ -24,7 +24,8 @@ new model is a subclass of :class:`Model` (usually a frozen, hashable dataclass)
     Data-driven starting points on the host: ``{name: ndarray [B, n_starts]}`` (physical units)
     for the NumPy :class:`~tsmodels.lightcurves.LightCurveBatch` it is given. The model decides
     its multi-start rule (e.g. the best ``n_starts`` periodogram peaks). ``n_starts`` class
-    attribute: the default number of starts.
+    attribute: the default number of starts. Always called on the thread that called
+    ``ts.fit``/``ts.sample`` (never on the engine's worker threads), so it may use anything.
 ``loglike(params, lc)``
     Log-likelihood of one light curve (``lc.t, lc.flux, lc.flux_err, lc.band, lc.mask`` are
     ``[N]``; ``lc.bands`` is static), ``params`` a dict of scalars (physical). Pure JAX, static
@@ -58,6 +59,17 @@ With this, the engines obtain generically:
   draws of the coefficients are then drawn exactly from their conditional Gaussian;
 * the number of free parameters for AIC/BIC: ``len(param_names) + n_free``.
 
+``meta_columns`` (optional)
+    Names of the per-object columns the model reads from ``lc.meta`` (e.g. ``("z", "mwebv")``
+    for a supernova model: redshift and Milky Way E(B-V)). ``ts.fit``/``ts.sample`` raise a
+    ``ValueError`` naming any the batch lacks, and give an object whose value is NaN the status
+    ``MISSING_META`` without fitting it (the other objects are unaffected). Inside ``loglike``
+    and ``predict`` they are scalars: ``lc.meta["z"]``; ``lc.t_ref`` is the object's absolute
+    reference epoch (MJD).
+``check_batch(batch)`` (optional)
+    Host-side check of a batch before fitting (e.g. a warning that a single-band model would
+    pool several bands); the default checks ``meta_columns``.
+
 Models must be hashable (frozen dataclasses of hashable fields): the fitting layer caches one
 compiled function per model and bucket shape.
 """
@@ -68,11 +80,27 @@ from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_solve
 from numpyro.distributions import constraints
 from numpyro.distributions.transforms import biject_to
 
-__all__ = ["Model", "LinearSolution", "gaussian_norm", "banded_linear_solve"]
+from tsmodels.kernels import linalg
+
+__all__ = ["Model", "SingleBand", "LinearSolution", "PooledBandsWarning", "gaussian_norm",
+           "banded_linear_solve", "pooled_bands"]
+
+
+class PooledBandsWarning(UserWarning):
+    """Warned when a single-band model or periodogram is given several bands to pool as one
+    series (offsets and amplitudes that differ between bands then look like signal)."""
+
+
+def pooled_bands(batch, band=None) -> tuple[str, ...]:
+    """The bands with points in ``batch`` that a single-band computation with ``band`` (None:
+    all points) would pool together: ``()`` when ``band`` is given or only one band has data."""
+    if band is not None:
+        return ()
+    present = np.unique(np.asarray(batch.band)[np.asarray(batch.mask, bool)])
+    return tuple(batch.bands[i] for i in present) if present.size > 1 else ()
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -116,6 +144,8 @@ class Model:
     param_names: tuple[str, ...] = ()
     #: Default number of starting points per object for ``ts.fit``.
     n_starts: int = 1
+    #: Per-object columns the model reads from ``lc.meta`` (see the module docstring).
+    meta_columns: tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ to implement
     @property
@@ -161,6 +191,26 @@ class Model:
     def derived(self, params: dict, coef, bands: tuple[str, ...]) -> dict:
         """Reported quantities from nonlinear ``params`` and linear ``coef`` [K]."""
         return {name: coef[i] for i, name in enumerate(self.linear_names(bands))}
+
+    def check_batch(self, batch) -> None:
+        """Validate ``batch`` for this model on the host (called by ``ts.fit`` and ``ts.sample``).
+
+        Raises:
+            ValueError: naming the per-object columns of :attr:`meta_columns` the batch lacks.
+        """
+        missing = [c for c in self.meta_columns if c not in batch.meta]
+        if missing:
+            raise ValueError(
+                f"{self.name} needs the per-object column(s) {missing}, which the batch lacks "
+                f"(it has {sorted(batch.meta)}); add them with LightCurveBatch.from_pandas(..., "
+                "meta=object_table) or batch.with_meta(...)")
+
+    def meta_ok(self, batch) -> np.ndarray:
+        """``[B]`` bool: the object's :attr:`meta_columns` are all finite."""
+        ok = np.ones(len(batch), bool)
+        for c in self.meta_columns:
+            ok &= np.isfinite(np.asarray(batch.meta[c], np.float64))
+        return ok
 
     # ------------------------------------------------------------------ generic
     @property
@@ -280,6 +330,38 @@ class Model:
         return jnp.sum(r * r)
 
 
+class SingleBand:
+    """Mixin of single-band models with a ``band`` field (a band name, or None for every point).
+
+    ``_mask(lc)`` selects the band's real points; ``check_batch`` warns
+    (:class:`PooledBandsWarning`) when ``band`` is None and the batch has several bands.
+    """
+
+    def _band_index(self, bands):
+        if self.band is None:
+            return None
+        if self.band not in bands:
+            raise ValueError(f"{self.name}: band {self.band!r} is not in the batch's bands {tuple(bands)}")
+        return bands.index(self.band)
+
+    def _mask(self, lc):
+        b = self._band_index(lc.bands)
+        return lc.mask if b is None else lc.mask & (lc.band == b)
+
+    def check_batch(self, batch) -> None:
+        super().check_batch(batch)
+        self._band_index(batch.bands)
+        pooled = pooled_bands(batch, self.band)
+        if pooled:
+            import warnings
+
+            warnings.warn(
+                f"{self.name}(band=None) fits the points of every band {pooled} as one light curve; "
+                f"band offsets and amplitudes then look like variability. Pass band=... (one of "
+                f"{pooled}) or use a multiband model (e.g. MultibandDRW).", PooledBandsWarning,
+                stacklevel=3)
+
+
 def banded_linear_solve(X, lc, y=None) -> tuple[LinearSolution, Any]:
     """Weighted least squares for per-band coefficients on a common basis.
 
@@ -325,10 +407,10 @@ def banded_linear_solve(X, lc, y=None) -> tuple[LinearSolution, Any]:
     ridge = jnp.where(active_b, m * eps, eps ** (2.0 / 3.0))
     scale = jnp.where(any_b & (scale > 0), scale, 1.0)
     f_reg = jnp.where(any_b[:, None, None], fisher + (ridge * scale)[:, None, None] * eye, eye)
-    chol = cholesky_small(f_reg)
-    coef = cho_solve_small(chol, rhs)
+    chol = linalg.cholesky(f_reg)
+    coef = linalg.cho_solve(chol, rhs)
     coef = jnp.where(any_b[:, None], coef, 0.0)
-    cov_b = cho_inverse_small(chol)
+    cov_b = linalg.cho_inverse(chol)
     cov_b = jnp.where(active_b[:, None, None], cov_b, eye)
     logdet = jnp.sum(jnp.where(active_b[:, None], 2.0 * jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), 0.0))
     cov = jnp.einsum("bij,bc->bicj", cov_b, jnp.eye(nb, dtype=dt)).reshape(nb * m, nb * m)
@@ -336,66 +418,3 @@ def banded_linear_solve(X, lc, y=None) -> tuple[LinearSolution, Any]:
     fitted = jnp.where(lc.mask, jnp.sum(X * coef[lc.band], axis=1), 0.0)
     n_free = jnp.sum(jnp.minimum(count, m))
     return LinearSolution(coef.reshape(nb * m), cov, logdet, active, n_free), fitted
-
-
-# ---------------------------------------------------------------------------- small SPD algebra
-# Linear parameters come in many tiny systems (a few coefficients per band, per object, per
-# start, per frequency). LAPACK calls per 3x3 matrix are slow on CPU, so systems up to
-# _SMALL_MAX are solved with an unrolled Cholesky made of elementwise operations, which XLA fuses
-# and vectorizes over any leading axes (and which differentiates like any jnp code).
-_SMALL_MAX = 12
-
-
-def cholesky_small(a):
-    """Lower Cholesky factor of SPD matrices ``[..., m, m]`` (NaN where not positive definite)."""
-    m = a.shape[-1]
-    if m > _SMALL_MAX:
-        return jnp.linalg.cholesky(a)
-    L = [[None] * m for _ in range(m)]
-    for j in range(m):
-        s = a[..., j, j]
-        for k in range(j):
-            s = s - L[j][k] * L[j][k]
-        d = jnp.sqrt(s)
-        L[j][j] = d
-        for i in range(j + 1, m):
-            s = a[..., i, j]
-            for k in range(j):
-                s = s - L[i][k] * L[j][k]
-            L[i][j] = s / d
-    zero = jnp.zeros_like(a[..., 0, 0])
-    return jnp.stack([jnp.stack([L[i][j] if j <= i else zero for j in range(m)], -1)
-                      for i in range(m)], -2)
-
-
-def _tri_solve_small(L, b, lower_first: bool):
-    m = L.shape[-1]
-    x = [None] * m
-    order = range(m) if lower_first else range(m - 1, -1, -1)
-    for i in order:
-        s = b[..., i]
-        if lower_first:
-            for k in range(i):
-                s = s - L[..., i, k] * x[k]
-        else:
-            for k in range(i + 1, m):
-                s = s - L[..., k, i] * x[k]
-        x[i] = s / L[..., i, i]
-    return jnp.stack(x, -1)
-
-
-def cho_solve_small(L, b):
-    """Solve ``A x = b`` given ``L`` = :func:`cholesky_small` ``(A)``; ``b`` is ``[..., m]``."""
-    if L.shape[-1] > _SMALL_MAX:
-        return cho_solve((L, True), b[..., None])[..., 0]
-    return _tri_solve_small(L, _tri_solve_small(L, b, True), False)
-
-
-def cho_inverse_small(L):
-    """``A^-1`` ``[..., m, m]`` given ``L`` = :func:`cholesky_small` ``(A)``."""
-    m = L.shape[-1]
-    eye = jnp.broadcast_to(jnp.eye(m, dtype=L.dtype), L.shape)
-    if m > _SMALL_MAX:
-        return cho_solve((L, True), eye)
-    cols = [cho_solve_small(L, eye[..., :, j]) for j in range(m)]
-    return jnp.stack(cols, -1)

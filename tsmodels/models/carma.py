@@ -23,7 +23,7 @@ import numpy as np
 import numpyro.distributions as dist
 
 from tsmodels.kernels import gp
-from tsmodels.models.base import Model
+from tsmodels.models.base import Model, SingleBand
 from tsmodels.models.drw import drw_starts
 
 __all__ = ["CARMA", "DHO", "ar_from_factors"]
@@ -49,15 +49,19 @@ def _clip(x, rng):
 
 
 @dataclass(frozen=True)
-class DHO(Model):
+class DHO(SingleBand, Model):
     """Damped harmonic oscillator ``x'' + a1 x' + a2 x = b0 eps + b1 eps'`` (EzTao's DHO_term).
 
     Parameters (log-uniform priors, units day^-1, day^-2, unit/day^0.5 ...): ``a1``, ``a2``,
     ``b0``, ``b1``. Derived: ``sigma`` (the process rms, ``sqrt((b0^2 + a2 b1^2)/(2 a1 a2))``)
     and ``xi`` (damping ratio ``a1 / (2 sqrt(a2))``). Starts: the DRW starts, with roots at
     ``-1/tau`` and ``-10/tau`` and ``b1/b0 = tau/3``.
+
+    ``band``: fit only this band's points; None (default) uses every point as one light curve
+    (with several bands ``ts.fit`` warns, :class:`~tsmodels.models.base.PooledBandsWarning`).
     """
 
+    band: str | None = None
     a1_range: tuple[float, float] = (1e-6, 10.0)
     a2_range: tuple[float, float] = (1e-12, 100.0)
     b0_range: tuple[float, float] = (1e-12, 1e4)
@@ -72,7 +76,7 @@ class DHO(Model):
                 "b0": dist.LogUniform(*self.b0_range), "b1": dist.LogUniform(*self.b1_range)}
 
     def loglike(self, params, lc):
-        return gp.dho_loglike(lc.t, lc.flux, lc.flux_err, lc.mask, a1=params["a1"],
+        return gp.dho_loglike(lc.t, lc.flux, lc.flux_err, self._mask(lc), a1=params["a1"],
                               a2=params["a2"], b0=params["b0"], b1=params["b1"],
                               marginalize_mean=True)
 
@@ -88,12 +92,12 @@ class DHO(Model):
         ar = jnp.stack([params["a1"], params["a2"]])
         ma = jnp.stack([params["b0"], params["b1"]])
         t_new = lc.t if t is None else jnp.asarray(t, jnp.result_type(lc.t))
-        mu, _ = gp.carma_predict(lc.t, lc.flux, lc.flux_err, lc.mask, t_new=t_new, ar=ar, ma=ma,
+        mu, _ = gp.carma_predict(lc.t, lc.flux, lc.flux_err, self._mask(lc), t_new=t_new, ar=ar, ma=ma,
                                  sigma=gp.carma_rms(ar, ma), marginalize_mean=True)
         return mu
 
     def init(self, batch, n_starts):
-        sig, tau = drw_starts(batch, n_starts)
+        sig, tau = drw_starts(batch, n_starts, band_index=self._band_index(batch.bands))
         a1 = 11.0 / tau
         a2 = 10.0 / tau**2
         r = tau / 3.0
@@ -103,7 +107,7 @@ class DHO(Model):
 
 
 @dataclass(frozen=True)
-class CARMA(Model):
+class CARMA(SingleBand, Model):
     """CARMA(p, q), 1 <= p <= 5, 0 <= q < p, stationary by construction (module docstring).
 
     Parameters: ``sigma`` (process rms, unit of flux); ``c1_k, c2_k`` for k = 1..p//2 (quadratic
@@ -118,6 +122,8 @@ class CARMA(Model):
         sigma_range: prior support of ``sigma``.
         n_starts: starts: real roots at ``-k/tau`` (k = 1..p) for the DRW starts' tau,
             ``b_j = (tau/3)^j / j!``.
+        band: fit only this band's points; None (default) uses every point as one light curve
+            (with several bands ``ts.fit`` warns, :class:`~tsmodels.models.base.PooledBandsWarning`).
     """
 
     p: int = 2
@@ -126,6 +132,7 @@ class CARMA(Model):
     ma_range: tuple[float, float] = (1e-3, 1e4)
     sigma_range: tuple[float, float] = (1e-8, 1e8)
     n_starts: int = 3
+    band: str | None = None
 
     def __post_init__(self):
         if not (1 <= int(self.p) <= gp.MAX_P and 0 <= int(self.q) < int(self.p)):
@@ -168,7 +175,7 @@ class CARMA(Model):
 
     def loglike(self, params, lc):
         ar, ma = self.ar_ma(params)
-        return gp.carma_loglike(lc.t, lc.flux, lc.flux_err, lc.mask, ar=ar, ma=ma,
+        return gp.carma_loglike(lc.t, lc.flux, lc.flux_err, self._mask(lc), ar=ar, ma=ma,
                                 sigma=params["sigma"], marginalize_mean=True)
 
     def derived_names(self, bands):
@@ -181,12 +188,12 @@ class CARMA(Model):
     def predict(self, params, lc, t=None, band=None):
         ar, ma = self.ar_ma(params)
         t_new = lc.t if t is None else jnp.asarray(t, jnp.result_type(lc.t))
-        mu, _ = gp.carma_predict(lc.t, lc.flux, lc.flux_err, lc.mask, t_new=t_new, ar=ar, ma=ma,
+        mu, _ = gp.carma_predict(lc.t, lc.flux, lc.flux_err, self._mask(lc), t_new=t_new, ar=ar, ma=ma,
                                  sigma=params["sigma"], marginalize_mean=True)
         return mu
 
     def init(self, batch, n_starts):
-        sig, tau = drw_starts(batch, n_starts)
+        sig, tau = drw_starts(batch, n_starts, band_index=self._band_index(batch.bands))
         lo, hi = self.rate_range
         out = {"sigma": _clip(sig, self.sigma_range)}
         k = 1

@@ -31,7 +31,7 @@ import numpyro.distributions as dist
 
 from tsmodels.kernels import gp
 from tsmodels.kernels.gp import _statespace as ss
-from tsmodels.models.base import LinearSolution, Model
+from tsmodels.models.base import LinearSolution, Model, SingleBand
 
 __all__ = ["DRW", "MultibandDRW", "drw_starts", "tau_limits"]
 
@@ -114,12 +114,13 @@ def _check(mean, tau_range, sigma_range, who, tau_bounds="data"):
 
 
 @dataclass(frozen=True)
-class DRW(Model):
+class DRW(SingleBand, Model):
     """Damped random walk ``k(dt) = sigma^2 exp(-|dt| / tau)`` plus a constant mean.
 
     Args:
         band: fit only this band's points (a name in the batch's ``bands``); None uses every
-            point as one light curve (single-band data).
+            point as one light curve (single-band data; with several bands ``ts.fit`` warns,
+            :class:`~tsmodels.models.base.PooledBandsWarning`).
         mean: ``"marginal"`` (default) or ``"profile"`` (module docstring).
         tau_range: support of the log-uniform prior on ``tau`` (days), the same for every
             object. Default 0.1 d to 1e5 d.
@@ -157,17 +158,6 @@ class DRW(Model):
     @property
     def priors(self):
         return {"sigma": dist.LogUniform(*self.sigma_range), "tau": dist.LogUniform(*self.tau_range)}
-
-    def _band_index(self, bands):
-        if self.band is None:
-            return None
-        if self.band not in bands:
-            raise ValueError(f"DRW: band {self.band!r} is not in the batch's bands {tuple(bands)}")
-        return bands.index(self.band)
-
-    def _mask(self, lc):
-        b = self._band_index(lc.bands)
-        return lc.mask if b is None else lc.mask & (lc.band == b)
 
     def _marginal(self, params, lc):
         mask = self._mask(lc)

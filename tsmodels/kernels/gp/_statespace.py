@@ -37,6 +37,7 @@ import math
 import jax
 import jax.numpy as jnp
 from jax import lax
+from tsmodels.kernels import linalg
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -198,7 +199,7 @@ def _inv_apply(M, X, p):
         det = a * d - b * c
         inv = jnp.stack([jnp.stack([d, -b], -1), jnp.stack([-c, a], -1)], -2) / det[..., None, None]
         return inv @ X
-    return jnp.linalg.solve(M, X)
+    return linalg.solve(M, X)
 
 
 def _mT(X):
@@ -380,10 +381,10 @@ def loglike_from_gram(G, logdet_K, n_eff, *, marginal, present=None):
     eye = jnp.eye(m, dtype=dtype)
     M = jnp.where(pm, M, eye)
     c = jnp.where(present, c, 0.0)
-    L = jnp.linalg.cholesky(M)
-    z = jax.scipy.linalg.solve_triangular(L, c, lower=True)
-    mu_hat = jax.scipy.linalg.solve_triangular(L.T, z, lower=False)
-    logdet_M = 2.0 * jnp.sum(jnp.log(jnp.diagonal(L)))
+    L = linalg.cholesky(M)
+    z = linalg.tri_solve(L, c)
+    mu_hat = linalg.tri_solve(L, z, transpose=True)
+    logdet_M = linalg.logdet_from_cholesky(L)
     m_eff = jnp.sum(present)
     ll = -0.5 * (yKy - z @ z) - 0.5 * logdet_K - 0.5 * logdet_M - 0.5 * (n_eff - m_eff) * LOG_2PI
     return ll, mu_hat, M
@@ -430,7 +431,7 @@ def smooth(F, Q, h, R, Y, active, observed):
         ms_next, Ps_next, mp_next, Pp_next, F_next = carry
         mf, Pf, mp, Pp, Fk, ak = xs
         # G = P_f F_next^T P_pred_next^{-1}; with no later point F_next = 0 so G = 0
-        Gt = jnp.linalg.solve(Pp_next, F_next @ Pf) if p > 1 else (F_next @ Pf) / Pp_next
+        Gt = linalg.solve(Pp_next, F_next @ Pf) if p > 1 else (F_next @ Pf) / Pp_next
         G = Gt.T
         ms = mf + G @ (ms_next - mp_next)
         Ps = Pf + G @ (Ps_next - Pp_next) @ G.T
@@ -507,7 +508,7 @@ def conditional(build, t, y, yerr, mask, t_new, *, h_obs, h_new, X_obs, X_new, m
                                          present=present)
         d = X_new - f[:, 1:]
         mu = d @ mu_hat + f[:, 0] + X_new @ shift
-        Md = jnp.linalg.solve(M, d.T).T if M.shape[0] > 1 else d / M[0, 0]
+        Md = linalg.solve(M, d.T).T if M.shape[0] > 1 else d / M[0, 0]
         var = var + jnp.sum(d * Md, axis=1)
     else:
         mu = mean_new + f[:, 0]
@@ -515,9 +516,9 @@ def conditional(build, t, y, yerr, mask, t_new, *, h_obs, h_new, X_obs, X_new, m
 
 
 def symmetric_sqrt(Q):
-    """A square root ``L`` with ``L L^T = Q`` for a batch of PSD matrices (robust to rank loss)."""
-    lam, V = jnp.linalg.eigh(Q)
-    return V * jnp.sqrt(jnp.maximum(lam, 0.0))[..., None, :]
+    """A square root ``L`` with ``L L^T = Q`` for a batch of PSD matrices (robust to rank loss):
+    the semi-definite Cholesky factor of :func:`tsmodels.kernels.linalg.psd_sqrt`."""
+    return linalg.psd_sqrt(Q)
 
 
 def simulate(F, Q, h, z):

@@ -57,8 +57,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from tsmodels.kernels import linalg
 from tsmodels.kernels.gp import _statespace as ss
 from tsmodels.kernels.gp.drw import _dtype, _mask
+from tsmodels.kernels._precision import float64_by_default
 
 __all__ = [
     "carma_loglike",
@@ -115,7 +117,7 @@ def _system(ar, ma):
         eye = jnp.eye(p, dtype=ar.dtype)
         L = jnp.kron(A_t, eye) + jnp.kron(eye, A_t)
         rhs = jnp.zeros((p * p,), ar.dtype).at[p * p - 1].set(-1.0)
-        P_t = jnp.linalg.solve(L, rhs).reshape(p, p)
+        P_t = linalg.solve(L, rhs).reshape(p, p)
         P_t = 0.5 * (P_t + P_t.T)
     return A_t, s_c, P_t, g
 
@@ -251,6 +253,7 @@ def _loglike(t, y, yerr, mask, ar, ma, sigma, mean, marginalize_mean, parallel):
 # ------------------------------------------------------------------------------------------------
 # public kernels
 # ------------------------------------------------------------------------------------------------
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("marginalize_mean", "parallel"))
 def carma_loglike(t, y, yerr, mask=None, *, ar, ma, sigma, mean=0.0, marginalize_mean=False,
                   parallel=False):
@@ -285,6 +288,7 @@ def carma_loglike(t, y, yerr, mask=None, *, ar, ma, sigma, mean=0.0, marginalize
     return _loglike(t, y, yerr, mask, ar, ma, sigma, mean, marginalize_mean, parallel)
 
 
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("marginalize_mean", "parallel"))
 def dho_loglike(t, y, yerr, mask=None, *, a1, a2, b0, b1, mean=0.0, marginalize_mean=False,
                 parallel=False):
@@ -302,6 +306,7 @@ def dho_loglike(t, y, yerr, mask=None, *, a1, a2, b0, b1, mean=0.0, marginalize_
     return _loglike(t, y, yerr, mask, ar, ma, None, mean, marginalize_mean, parallel)
 
 
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("marginalize_mean",))
 def carma_predict(t, y, yerr, mask=None, *, t_new, ar, ma, sigma, mean=0.0,
                   marginalize_mean=False):
@@ -328,6 +333,7 @@ def carma_predict(t, y, yerr, mask=None, *, t_new, ar, ma, sigma, mean=0.0,
         mean_obs=mean, mean_new=mean, marginalize_mean=marginalize_mean)
 
 
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("shape",))
 def carma_sample(key, t, *, ar, ma, sigma, mean=0.0, yerr=None, shape=()):
     """Exact draws of ``mean + x(t)`` (plus N(0, yerr^2) noise if ``yerr`` is given).
@@ -353,6 +359,7 @@ def carma_sample(key, t, *, ar, ma, sigma, mean=0.0, yerr=None, shape=()):
     return ss.sample_draws(key, F, Q, h, shape=shape, mean=mean, yerr=yerr, dtype=dtype)
 
 
+@float64_by_default
 def carma_rms(ar, ma):
     """Rms of the CARMA process driven by unit white noise (EzTao's ``get_rms_amp``).
 
@@ -367,6 +374,7 @@ def carma_rms(ar, ma):
     return jnp.sqrt(h @ P_t @ h)
 
 
+@float64_by_default
 def carma_autocovariance(dt, *, ar, ma, sigma):
     """Autocovariance ``R(dt) = Cov(x(t), x(t + dt))`` of the rms-``sigma`` CARMA process.
 
@@ -385,6 +393,7 @@ def carma_autocovariance(dt, *, ar, ma, sigma):
     return r.reshape(jnp.shape(dt))
 
 
+@float64_by_default
 def carma_structure_function(dt, *, ar, ma, sigma):
     """``SF(dt) = sqrt(2 (R(0) - R(dt)))``, tending to ``SF_inf = sqrt(2) sigma``."""
     r0 = carma_autocovariance(jnp.zeros((), _dtype(dt, ar, ma)), ar=ar, ma=ma, sigma=sigma)
@@ -411,6 +420,7 @@ def _poly_abs2(coef, w):
     return re * re + im * im
 
 
+@float64_by_default
 def carma_psd(frequency, *, ar, ma, sigma):
     """One-sided power spectral density ``P(f)``, normalised so that ``int_0^inf P df = sigma^2``.
 

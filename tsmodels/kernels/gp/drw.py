@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from tsmodels.kernels.gp import _statespace as ss
+from tsmodels.kernels._precision import float64_by_default
 
 __all__ = [
     "drw_loglike",
@@ -69,6 +70,7 @@ def _drw_ssm(dt, first, active, *, sigma, tau):
     return a[:, None, None], q[:, None, None]
 
 
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("marginalize_mean", "parallel"))
 def drw_loglike(t, y, yerr, mask=None, *, sigma, tau, mean=0.0, marginalize_mean=False,
                 parallel=False):
@@ -128,6 +130,7 @@ def drw_loglike(t, y, yerr, mask=None, *, sigma, tau, mean=0.0, marginalize_mean
     return ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=False)[0]
 
 
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("marginalize_mean",))
 def drw_predict(t, y, yerr, mask=None, *, t_new, sigma, tau, mean=0.0, marginalize_mean=False):
     """Conditional mean and variance of the DRW ``mean + x(t)`` at new times given the data.
@@ -162,6 +165,7 @@ def drw_predict(t, y, yerr, mask=None, *, t_new, sigma, tau, mean=0.0, marginali
         mean_obs=mean, mean_new=mean, marginalize_mean=marginalize_mean)
 
 
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("shape",))
 def drw_sample(key, t, *, sigma, tau, mean=0.0, yerr=None, shape=()):
     """Draws of a DRW at times ``t`` (exact; the Markov recursion, O(n)).
@@ -188,11 +192,13 @@ def drw_sample(key, t, *, sigma, tau, mean=0.0, yerr=None, shape=()):
     return ss.sample_draws(key, F, Q, h, shape=shape, mean=mean, yerr=yerr, dtype=dtype)
 
 
+@float64_by_default
 def drw_autocovariance(dt, *, sigma, tau):
     """``k(dt) = sigma^2 exp(-|dt|/tau)``."""
     return sigma * sigma * jnp.exp(-jnp.abs(dt) / tau)
 
 
+@float64_by_default
 def drw_psd(frequency, *, sigma, tau):
     """One-sided power spectral density of a DRW, ``P(f) = 4 sigma^2 tau / (1 + (2 pi f tau)^2)``.
 
@@ -204,26 +210,31 @@ def drw_psd(frequency, *, sigma, tau):
     return 4.0 * sigma * sigma * tau / (1.0 + w * w)
 
 
+@float64_by_default
 def drw_structure_function(dt, *, sigma, tau):
     """``SF(dt) = sqrt(2) sigma sqrt(1 - exp(-|dt|/tau))`` (rms of ``x(t + dt) - x(t)``)."""
     return math.sqrt(2.0) * sigma * jnp.sqrt(-jnp.expm1(-jnp.abs(dt) / tau))
 
 
+@float64_by_default
 def drw_sf_inf(sigma):
     """Asymptotic structure function ``SF_inf = sqrt(2) sigma``."""
     return math.sqrt(2.0) * sigma
 
 
+@float64_by_default
 def drw_sigma_from_sf_inf(sf_inf):
     """Process rms ``sigma = SF_inf / sqrt(2)``."""
     return sf_inf / math.sqrt(2.0)
 
 
+@float64_by_default
 def drw_sigmahat(sigma, tau, *, days_per_year=DAYS_PER_YEAR):
     """MacLeod et al. (2010) ``sigma_hat`` in unit / sqrt(yr): ``SF_inf / sqrt(tau / 1 yr)``."""
     return math.sqrt(2.0) * sigma / jnp.sqrt(tau / days_per_year)
 
 
+@float64_by_default
 def drw_sigma_from_sigmahat(sigmahat, tau, *, days_per_year=DAYS_PER_YEAR):
     """Inverse of :func:`drw_sigmahat`: ``sigma = sigma_hat sqrt(tau_yr / 2)``."""
     return sigmahat * jnp.sqrt(tau / days_per_year / 2.0)

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 from tsmodels.kernels.gp import _statespace as ss
 from tsmodels.kernels.gp.drw import _drw_ssm, _dtype, _mask
+from tsmodels.kernels._precision import float64_by_default
 
 __all__ = ["drw_multiband_loglike", "drw_multiband_predict"]
 
@@ -51,6 +52,7 @@ def _prep(t, y, yerr, band, mask, sigma, tau, mean):
     return dtype, t, y, yerr, band, mask, sigma, tau, mean, n_bands
 
 
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("marginalize_mean", "parallel"))
 def drw_multiband_loglike(t, y, yerr, band, mask=None, *, sigma, tau, mean=0.0,
                           marginalize_mean=False, parallel=False):
@@ -95,6 +97,7 @@ def drw_multiband_loglike(t, y, yerr, band, mask=None, *, sigma, tau, mean=0.0,
     return ss.loglike_from_gram(G, logdet, jnp.sum(mask), marginal=False)[0]
 
 
+@float64_by_default
 @functools.partial(jax.jit, static_argnames=("marginalize_mean",))
 def drw_multiband_predict(t, y, yerr, band, mask=None, *, t_new, band_new, sigma, tau, mean=0.0,
                           marginalize_mean=False):

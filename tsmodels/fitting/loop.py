@@ -1,0 +1,219 @@
+"""The iteration loop of ``ts.fit``: screening, multi-start, pruning, compaction, best start.
+
+:func:`fit_chunk` is the traced body of one chunk of objects, compiled once per (model, options,
+shape) by the execution engine (:mod:`tsmodels.engine`) and shared by ``ts.fit`` and
+``ts.sample`` (which places its chains at this optimum):
+
+1. starts (physical) are mapped to unconstrained space with each object's limits;
+2. **candidate screening**: when a model proposes more candidates than starts are optimised
+   (``n_keep``), the log-likelihood is evaluated at every candidate and only the ``n_keep``
+   best of each object are optimised;
+3. the solver (:mod:`tsmodels.fitting.solvers`) steps every lane (object x start) in one
+   ``lax.while_loop``; **multi-start pruning** stops a start whose objective exceeds that of its
+   object's best start by more than it could still gain in the remaining steps at its last rate
+   of decrease (``FitOptions.prune``); when few lanes are left they move to a **compact loop**
+   (:func:`run_solver`);
+4. the best start per object (lowest finite objective) is kept, and :func:`laplace` reports
+   values and errors there, reusing the solver's Hessian.
+
+Both heuristics are counted per object in the result (``n_screened``: candidates not
+optimised; ``n_pruned``: optimised starts stopped early), and both can be switched off
+(``n_candidates=n_starts``, ``prune=False``) for an exhaustive multi-start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from tsmodels.fitting.laplace import laplace
+from tsmodels.fitting.results import BAD_HESSIAN, DIVERGED, MAX_STEPS, NO_DATA, NONFINITE, OK
+from tsmodels.fitting.solvers import SOLVERS, gauss_newton_hessian
+
+__all__ = ["FitOptions", "COMPACT_FRACTION", "fit_chunk", "run_solver", "pack_starts"]
+
+#: Lanes still iterating when the batch loop hands them to the compact loop: at most this
+#: fraction of a chunk's lanes (see :func:`run_solver`).
+COMPACT_FRACTION = 0.125
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Static options of a compiled fit (part of its cache key)."""
+
+    method: str
+    max_steps: int
+    tol: float
+    n_keep: int = 0  # candidate screening: optimise the n_keep best starts (0: all)
+    prune: bool = True  # multi-start pruning
+    compact: float = COMPACT_FRACTION  # lanes left when the compact loop takes over
+
+
+def _prune(st, value, best, remaining, enabled):
+    """Multi-start pruning: a start whose objective exceeds the best start of its object by more
+    than it could still gain in the remaining steps at its last rate of decrease cannot become
+    the best one (if its rate does not grow); it stops, so it no longer holds the batch in the
+    loop. Returns the new state and which lanes were pruned now."""
+    if not enabled:
+        return st, jnp.zeros(st.done.shape, bool)
+    gap = value(st) - best
+    prune = ~st.done & (st.n_iter >= 3) & (gap > 0) & (gap > remaining * st.last_dec)
+    return st._replace(done=st.done | prune), prune
+
+
+def run_solver(model, opts: FitOptions, lcs, u0, live):
+    """Optimise all lanes ``[B, S]``; returns ``(states, pruned [B, S], loop count)``.
+
+    Two loops, so that a few slow lanes do not keep every lane of the chunk stepping:
+
+    1. every lane steps together until at most a fraction ``opts.compact`` (default
+       :data:`COMPACT_FRACTION`) of them are still iterating (or ``max_steps``);
+    2. those lanes are gathered into a batch of that size, which steps on alone
+       until each has converged or spent its ``max_steps`` iterations (status ``MAX_STEPS``);
+       they are then scattered back.
+
+    A lane's result does not depend on which loop finished it (a lane's steps only read its
+    own state and light curve).
+    """
+    init, step, value = SOLVERS[opts.method](model, opts.tol)
+    vinit = jax.vmap(jax.vmap(init, in_axes=(None, 0)), in_axes=(0, 0))
+    vstep = jax.vmap(jax.vmap(step, in_axes=(None, 0)), in_axes=(0, 0))
+    state = vinit(lcs, u0)
+    state = state._replace(done=state.done | ~live)
+    B, S = u0.shape[:2]
+    L = B * S
+    M = max(1, int(np.ceil(opts.compact * L)))
+
+    def best_of(st):
+        v = value(st)
+        return jnp.min(jnp.where(jnp.isfinite(v), v, jnp.inf), axis=1, keepdims=True)
+
+    # the first trip of "lm" and "newton" evaluates the starts (their init is lazy, n_iter -1)
+    lazy = opts.method in ("lm", "newton")
+    trips = opts.max_steps + (1 if lazy else 0)
+
+    def cond(carry):
+        k, st, _ = carry
+        return (k < trips) & (jnp.sum(~st.done) > (M if M < L else 0))
+
+    def body(carry):
+        k, st, pruned = carry
+        st = vstep(lcs, st)
+        st, now = _prune(st, value, best_of(st), opts.max_steps - st.n_iter, opts.prune)
+        return k + 1, st, pruned | now
+
+    pruned0 = jnp.zeros((B, S), bool)
+    n_loops, state, pruned = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state, pruned0))
+    if M >= L:
+        return state, pruned, n_loops
+
+    # compact loop over the (at most M) lanes left
+    flat = jax.tree_util.tree_map(lambda a: a.reshape((L,) + a.shape[2:]), state)
+    flat_pruned = pruned.reshape(L)
+    best = jnp.broadcast_to(best_of(state), (B, S)).reshape(L)
+    order = jnp.argsort(flat.done, stable=True)[:M]        # unfinished lanes first
+    take = ~flat.done[order]
+    sub = jax.tree_util.tree_map(lambda a: a[order], flat)
+    sub_lcs = jax.tree_util.tree_map(lambda a: a[order // S], lcs)
+    sub_best = best[order]
+    sub = sub._replace(done=sub.done | ~take)
+    vstep1 = jax.vmap(step)
+
+    def cond2(carry):
+        k, st, _ = carry
+        return (k < trips) & jnp.any(~st.done)
+
+    def body2(carry):
+        k, st, pr = carry
+        st = vstep1(sub_lcs, st)
+        st, now = _prune(st, value, sub_best, opts.max_steps - st.n_iter, opts.prune)
+        out = st.n_iter >= opts.max_steps
+        st = st._replace(status=jnp.where(~st.done & out & (st.status == OK), MAX_STEPS, st.status),
+                         done=st.done | out)
+        return k + 1, st, pr | now
+
+    n2, sub, sub_pruned = jax.lax.while_loop(cond2, body2, (n_loops, sub, jnp.zeros(M, bool)))
+    flat = jax.tree_util.tree_map(
+        lambda a, b: a.at[order].set(jnp.where(take.reshape((M,) + (1,) * (b.ndim - 1)), b, a[order])),
+        flat, sub)
+    flat_pruned = flat_pruned.at[order].set(flat_pruned[order] | (take & sub_pruned))
+    state = jax.tree_util.tree_map(lambda a: a.reshape((B, S) + a.shape[1:]), flat)
+    return state, flat_pruned.reshape(B, S), n2
+
+
+def pack_starts(model, lcs, x0):
+    """Physical starts ``x0 [B, S, P]`` -> unconstrained ``[B, S, P]`` with each object's limits
+    (non-finite results, e.g. from a non-finite start, become 0)."""
+    names = model.param_names
+    if not names:
+        return x0
+    u0 = jax.vmap(jax.vmap(lambda lc, x: model.pack({n: x[i] for i, n in enumerate(names)}, lc),
+                           in_axes=(None, 0)))(lcs, x0)
+    return jnp.where(jnp.isfinite(u0), u0, 0.0).astype(x0.dtype)
+
+
+def fit_chunk(model, opts: FitOptions, lcs, x0, valid):
+    """Traced body of one chunk: lcs ``[B, N]``, physical starts x0 ``[B, S, P]``, valid ``[B]``
+    (False for the dummy objects that pad the chunk to its compiled size).
+
+    Returns a dict of ``[B, ...]`` arrays: the :func:`laplace` outputs at the best start, and
+    ``u, converged, n_iter, status, ndata, n_screened, n_pruned, n_loops``.
+    """
+    B, S, P = x0.shape
+    u0 = pack_starts(model, lcs, x0)
+    has_data = valid & jnp.any(lcs.mask, axis=1)
+    n_screened = jnp.zeros(B, jnp.int32)
+    if P and 0 < opts.n_keep < S:  # candidate screening: keep the n_keep most likely starts
+        ll0 = jax.vmap(jax.vmap(lambda lc, u: model.loglike(model.unpack(u, lc), lc),
+                                in_axes=(None, 0)))(lcs, u0)
+        _, keep = jax.lax.top_k(jnp.where(jnp.isfinite(ll0), ll0, -jnp.inf), opts.n_keep)
+        u0 = jnp.take_along_axis(u0, keep[:, :, None], axis=1)
+        n_screened = jnp.full(B, S - opts.n_keep, jnp.int32)
+        S = opts.n_keep
+    hess = None
+    if P:
+        live = jnp.broadcast_to(has_data[:, None], (B, S))
+        state, pruned, n_loops = run_solver(model, opts, lcs, u0, live)
+        _, _, value = SOLVERS[opts.method](model, opts.tol)
+        v = value(state)
+        score = jnp.where(jnp.isfinite(v) & (state.status != NONFINITE), -v, -jnp.inf)
+        best = jnp.argmax(score, axis=1)
+        pick = lambda a: jnp.take_along_axis(a, best.reshape((B,) + (1,) * (a.ndim - 1)), axis=1)[:, 0]  # noqa: E731
+        u = pick(state.u)
+        conv = pick(state.done & (state.status == OK))
+        n_iter = pick(state.n_iter)
+        opt_status = pick(state.status)
+        any_finite = jnp.any(jnp.isfinite(score), axis=1)
+        opt_status = jnp.where(any_finite, jnp.where(opt_status == NONFINITE, OK, opt_status), NONFINITE)
+        conv = conv & any_finite
+        n_pruned = jnp.sum(pruned & live, axis=1).astype(jnp.int32)
+        # the solver's Hessian at the optimum, when it is the one the Laplace errors use
+        # (Gauss-Newton for models with residuals, exact otherwise)
+        h = gauss_newton_hessian(state)
+        if h is not None and (opts.method == "lm") == model.has_residuals:
+            hess = pick(h)
+    else:
+        n_loops = jnp.zeros((), jnp.int32)
+        u = jnp.zeros((B, 0), lcs.t.dtype)
+        conv = jnp.ones(B, bool)
+        n_iter = jnp.zeros(B, jnp.int32)
+        opt_status = jnp.zeros(B, jnp.int32)
+        n_pruned = jnp.zeros(B, jnp.int32)
+    if hess is None:
+        out = jax.vmap(lambda lc, uu: laplace(model, lc, uu))(lcs, u)
+    else:
+        out = jax.vmap(lambda lc, uu, hh: laplace(model, lc, uu, hh))(lcs, u, hess)
+    ll_ok = jnp.isfinite(out["loglike"])
+    status = jnp.where(
+        ~has_data, NO_DATA,
+        jnp.where((opt_status == NONFINITE) | ~ll_ok, NONFINITE,
+                  jnp.where(opt_status == DIVERGED, DIVERGED,
+                            jnp.where(~conv, MAX_STEPS,
+                                      jnp.where(~out["hess_ok"], BAD_HESSIAN, OK))))).astype(jnp.int32)
+    out.update(u=u, converged=conv & has_data, n_iter=n_iter, status=status,
+               ndata=jnp.sum(lcs.mask, axis=1).astype(jnp.int32), n_loops=n_loops,
+               n_screened=jnp.where(has_data, n_screened, 0), n_pruned=jnp.where(has_data, n_pruned, 0))
+    return out
