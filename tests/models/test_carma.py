@@ -81,24 +81,74 @@ def test_dho_matches_kernel_and_eztao_amplitude(rng):
     assert np.isfinite(DHO().log_prior(p0))
 
 
-def test_fit_dho_improves_on_its_start(rng):
-    """ts.fit runs DHO with no special case: converged, and the optimum beats the start."""
-    n_obj = 6
-    t = [np.sort(rng.uniform(0, 1500, 120)) for _ in range(n_obj)]
-    ys = [np.asarray(gp.carma_sample(jax.random.PRNGKey(k), tk - tk.mean(), ar=np.array([0.05, 2e-4]),
-                                     ma=np.array([1.0, 100.0]), sigma=0.2)) + 0.02 * rng.normal(size=120)
-          for k, tk in enumerate(t)]
+@pytest.fixture(scope="module")
+def dho_sim():
+    """12 DHO light curves (a1 = 0.05 /d, a2 = 2e-4 /d^2: real roots at 1/216 d and 1/22 d;
+    b1/b0 = 100 d; rms 0.2), 300 points over 3000 d, errors 0.01."""
+    rng = np.random.default_rng(5)
+    n_obj, n = 12, 300
+    ar, ma = np.array([0.05, 2e-4]), np.array([1.0, 100.0])
+    t = [np.sort(rng.uniform(0, 3000, n)) for _ in range(n_obj)]
+    ys = [np.asarray(gp.carma_sample(jax.random.PRNGKey(100 + k), tk - tk.mean(), ar=ar, ma=ma,
+                                     sigma=0.2)) + 0.01 * rng.normal(size=n) for k, tk in enumerate(t)]
     batch = ts.LightCurveBatch.from_arrays(t=[tk + 59000 for tk in t], flux=ys,
-                                           flux_err=[np.full(120, 0.02)] * n_obj)
-    model = DHO()
-    res = fit(model, batch, n_starts=2)
-    df = res.to_pandas()
-    assert df.converged.mean() >= 0.8
-    init = model.init(batch, 2)
+                                           flux_err=[np.full(n, 0.01)] * n_obj)
+    return batch, ar, ma
+
+
+def _scipy_best(model, lc, starts):
+    """Reference optimum: scipy's L-BFGS-B then Nelder-Mead on the model's own log-likelihood
+    in its unconstrained space (what ts.fit maximises), from each start; the best found."""
+    from scipy.optimize import minimize
+
+    def nll(u):
+        return -model.loglike(model.unpack(u, lc), lc)
+
+    f, g = jax.jit(nll), jax.jit(jax.grad(nll))
+    best = -np.inf
+    for u0 in starts:
+        r = minimize(lambda u: float(f(jnp.asarray(u))), np.asarray(u0), method="L-BFGS-B",
+                     jac=lambda u: np.asarray(g(jnp.asarray(u))))
+        r = minimize(lambda u: float(f(jnp.asarray(u))), r.x, method="Nelder-Mead",
+                     options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 20000})
+        best = max(best, float(model.loglike(model.unpack(jnp.asarray(r.x), lc), lc)))
+    return best
+
+
+def test_dho_and_carma21_fits_reach_the_optimum_and_recover_the_process(dho_sim):
+    """ts.fit of DHO and of CARMA(2, 1) on DHO light curves: (1) each reaches the optimum that
+    scipy finds on the same likelihood from 4 spread starts (an optimizer that stops early, or
+    at its start, fails); (2) the two parameterisations of the same process reach the same
+    maximum; (3) the rms and the AR coefficients come back near the truth, within the spread
+    their Laplace errors give.
+
+    The likelihood has several local maxima: with the default starts, one of the 12 objects ends
+    0.13 below the other parameterisation's maximum and one of the 3 checked objects 0.05 below
+    scipy's best (measured); more than that fails."""
+    batch, ar, ma = dho_sim
+    dho, carma = DHO(), CARMA(2, 1)
+    rd, rc = fit(dho, batch), fit(carma, batch)
+    assert (rd.status == 0).mean() >= 0.9 and (rc.status == 0).mean() >= 0.9
+    # (2) one process, two parameterisations: the same maximum
+    gap = np.abs(rc.loglike - rd.loglike)
+    assert np.sum(gap < 1e-5) >= 11 and gap.max() < 0.25, np.round(gap, 4)
+    # (1) against scipy, on 3 objects
     jb = batch.to_jax("float64")
-    for i in range(n_obj):
+    misses = []
+    for i in (0, 5, 11):
         lc = jax.tree_util.tree_map(lambda x: x[i], jb)
-        ll0 = max(float(model.loglike({k: jnp.asarray(v[i, s]) for k, v in init.items()}, lc))
-                  for s in range(2))
-        assert df.loglike[i] >= ll0 - 1e-6
-    np.testing.assert_allclose(np.median(df.sigma), 0.2, rtol=0.4)
+        for model, res in ((dho, rd), (carma, rc)):
+            init = model.init(batch[[i]], 4)
+            starts = [model.pack({k: jnp.asarray(v[0, s]) for k, v in init.items()}, lc) for s in range(4)]
+            misses.append(_scipy_best(model, lc, starts) - res.loglike[i])
+    misses = np.array(misses)
+    assert np.sum(misses < 1e-5) >= 4 and misses.max() < 0.1, np.round(misses, 4)
+    # (3) recovery: rms to 30% in the median; a1, a2 within 3 Laplace sigma (log) for most
+    np.testing.assert_allclose(np.median(rd.values["sigma"]), 0.2, rtol=0.3)
+    np.testing.assert_allclose(np.median(rc.values["sigma"]), 0.2, rtol=0.3)
+    for res, names in ((rd, ("a1", "a2")), (rc, ("a_1", "a_2"))):
+        for name, true in zip(names, ar):
+            v, e = res.values[name], res.errors[name]
+            z = np.log(v / true) / (e / v)
+            assert np.mean(np.abs(z) < 3) >= 0.75, (name, np.round(z, 2))
+            assert abs(np.median(np.log10(v / true))) < 0.3, (name, np.median(np.log10(v / true)))
