@@ -53,20 +53,26 @@ def _is_vector(L, b):
 
 
 # ------------------------------------------------------------------------------------ Cholesky
+def _pivot(s, semidefinite):
+    """Diagonal entry ``d`` of the factor and the ``1/d`` that scales its column, from the
+    remaining pivot ``s``: NaN where ``s <= 0`` (not positive definite); for a semi-definite
+    factor, ``d = sqrt(max(s, 0))`` and the column set to zero where ``d`` is negligible."""
+    if semidefinite:
+        d = jnp.sqrt(jnp.maximum(s, 0.0))
+        tiny = jnp.finfo(s.dtype).tiny
+        return d, jnp.where(d > jnp.sqrt(tiny), 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
+    d = jnp.where(s > 0, jnp.sqrt(jnp.where(s > 0, s, 1.0)), jnp.nan)
+    return d, 1.0 / d
+
+
 def _cholesky_unrolled(a, semidefinite):
     m = a.shape[-1]
     L = [[None] * m for _ in range(m)]
-    tiny = jnp.finfo(a.dtype).tiny
     for j in range(m):
         s = a[..., j, j]
         for k in range(j):
             s = s - L[j][k] * L[j][k]
-        if semidefinite:
-            d = jnp.sqrt(jnp.maximum(s, 0.0))
-            inv = jnp.where(d > jnp.sqrt(tiny), 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
-        else:
-            d = jnp.where(s > 0, jnp.sqrt(jnp.where(s > 0, s, 1.0)), jnp.nan)
-            inv = 1.0 / d
+        d, inv = _pivot(s, semidefinite)
         L[j][j] = d
         for i in range(j + 1, m):
             s = a[..., i, j]
@@ -81,19 +87,13 @@ def _cholesky_unrolled(a, semidefinite):
 def _cholesky_loop(a, semidefinite):
     m = a.shape[-1]
     idx = jnp.arange(m)
-    tiny = jnp.finfo(a.dtype).tiny
 
     def body(j, L):
         # column j from the columns < j already in L (zeros elsewhere)
         row_j = jnp.take(L, j, axis=-2)                            # [..., m]  (L[j, :])
         s = jnp.take(a, j, axis=-1) - jnp.einsum("...ik,...k->...i", L, row_j)   # a[:, j] - L L[j]^T
         djj = jnp.take(s, j, axis=-1)
-        if semidefinite:
-            d = jnp.sqrt(jnp.maximum(djj, 0.0))
-            inv = jnp.where(d > jnp.sqrt(tiny), 1.0 / jnp.where(d > 0, d, 1.0), 0.0)
-        else:
-            d = jnp.where(djj > 0, jnp.sqrt(jnp.where(djj > 0, djj, 1.0)), jnp.nan)
-            inv = 1.0 / d
+        d, inv = _pivot(djj, semidefinite)
         col = jnp.where(idx == j, d[..., None], jnp.where(idx > j, s * inv[..., None], 0.0))
         return L + jnp.where(idx[None, :] == j, col[..., :, None], 0.0)
 
