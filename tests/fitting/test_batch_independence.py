@@ -7,8 +7,9 @@ so the last bits of a log-likelihood can differ; along a direction the data do n
 (DHO's ``b1`` on a sparse DRW-like light curve, whose relative error is ~1e4) the optimum is then
 reproducible only to a tiny fraction of its error, and a parameter running off to its prior's
 bound (DHO's ``a2 -> 0``, the DRW limit) stops wherever the likelihood stops changing. So: the
-log-likelihood agrees to the optimizer's tolerance (1e-12 in practice, 1e-9 relative at a bound)
-and the status exactly for every object checked; each parameter the
+log-likelihood agrees to the optimizer's tolerance (1e-12 in practice; 1e-9 relative, or 1e-8
+where a parameter is unconstrained and creeps to its bound in steps too small to count) and the
+status exactly for every object checked; each parameter the
 data constrain (relative Laplace error below 10) agrees to 1e-9 relative, or to 1e-6 of its
 standard error where that is larger; and most parameters are such."""
 
@@ -63,16 +64,21 @@ def test_alone_equals_in_a_batch_of_a_thousand(batches, name):
     checked = 0
     for i in picks:
         alone = fit(model, batch[i])
+        sloppy = False
         for n in together.names:
             a, b = alone.values[n][0], together.values[n][i]
             err = together.errors[n][i]
             if not np.isfinite(err) or err > 10 * abs(b):
+                sloppy = True
                 continue  # unconstrained: only the log-likelihood is determined
             checked += 1
             tol = max(1e-9 * abs(b), 1e-6 * err, 1e-300)
             assert abs(a - b) <= tol, (name, n, a, b, err)
         # the optimizer's own promise: -loglike decreased by less than tol * max(|f|, 1) (solvers)
+        # per step; along an unconstrained direction that creeps to a prior bound the steps are
+        # tiny, and the two runs may stop a few such steps apart
         ll_a, ll_b = alone.loglike[0], together.loglike[i]
-        assert abs(ll_a - ll_b) <= 10 * default_tol(np.float64) * max(abs(ll_b), 1.0), (i, ll_a, ll_b)
+        rel = (100 if sloppy else 10) * default_tol(np.float64)
+        assert abs(ll_a - ll_b) <= rel * max(abs(ll_b), 1.0), (i, ll_a, ll_b, sloppy)
         assert alone.status[0] == together.status[i]
     assert checked >= 0.6 * len(picks) * len(together.names), checked

@@ -1,5 +1,5 @@
 """ts.fit internals shared by every model: the trust-region Newton solver, candidate screening,
-the compact loop for slow lanes, per-object parameter limits, and worker threads."""
+the block-stepped rounds for slow lanes, per-object parameter limits, and worker threads."""
 
 from __future__ import annotations
 
@@ -107,18 +107,18 @@ def test_candidate_screening_optimises_the_most_likely_starts(rng):
         fit(model, batch, n_candidates=0)
 
 
-# ------------------------------------------------------------------------------ compact loop
-def test_compact_loop_and_threads_do_not_change_results(rng, monkeypatch):
-    """A lane's result does not depend on which loop finished it, on the chunking or on the
-    number of worker threads; the compact loop keeps the max_steps budget per lane. (The loops
+# ------------------------------------------------------------------------------ block rounds
+def test_blocks_and_threads_do_not_change_results(rng, monkeypatch):
+    """A lane's result does not depend on the block that stepped it, on the chunking or on the
+    number of worker threads; every lane keeps its max_steps budget. (The blocks
     are compiled for different shapes, so the last bits may differ: XLA may order a lane's sums
     differently; values agree far below the optimizer's tolerance.)"""
     batch, _ = jitter_batch(rng, 40, n=60)
     model = Jitter(n_starts=3)
     ref = fit(model, batch, workers=1)
-    monkeypatch.setattr(loop, "COMPACT_FRACTION", 1.0)  # one loop for every lane
+    monkeypatch.setattr(loop, "COMPACT_FRACTION", 1.0)  # one block of every lane
     one = fit(model, batch, workers=1)
-    monkeypatch.setattr(loop, "COMPACT_FRACTION", 0.03)  # compact loop of 4 lanes
+    monkeypatch.setattr(loop, "COMPACT_FRACTION", 0.03)  # blocks of 4 lanes
     tiny = fit(model, batch, workers=2, batch_size=20)
     for other in (one, tiny):
         for n in ("mean", "s"):

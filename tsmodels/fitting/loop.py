@@ -8,11 +8,11 @@ shape) by the execution engine (:mod:`tsmodels.engine`) and shared by ``ts.fit``
 2. **candidate screening**: when a model proposes more candidates than starts are optimised
    (``n_keep``), the log-likelihood is evaluated at every candidate and only the ``n_keep``
    best of each object are optimised;
-3. the solver (:mod:`tsmodels.fitting.solvers`) steps every lane (object x start) in one
-   ``lax.while_loop``; **multi-start pruning** stops a start whose objective exceeds that of its
-   object's best start by more than it could still gain in the remaining steps at its last rate
-   of decrease (``FitOptions.prune``); when few lanes are left they move to a **compact loop**
-   (:func:`run_solver`);
+3. the solver (:mod:`tsmodels.fitting.solvers`) steps every lane (object x start) in rounds of
+   one ``lax.while_loop``, each round stepping only the lanes still iterating, gathered into
+   blocks (:func:`run_solver`); **multi-start pruning** stops a start whose objective exceeds
+   that of its object's best start by more than it could still gain in the remaining steps at
+   its last rate of decrease (``FitOptions.prune``);
 4. the best start per object (lowest finite objective) is kept, and :func:`laplace` reports
    values and errors there, reusing the solver's Hessian.
 
@@ -35,8 +35,8 @@ from tsmodels.fitting.solvers import SOLVERS, gauss_newton_hessian
 
 __all__ = ["FitOptions", "COMPACT_FRACTION", "fit_chunk", "run_solver", "pack_starts"]
 
-#: Lanes still iterating when the batch loop hands them to the compact loop: at most this
-#: fraction of a chunk's lanes (see :func:`run_solver`).
+#: Width of the blocks in which the solver steps the unfinished lanes: this fraction of a
+#: chunk's lanes (see :func:`run_solver`).
 COMPACT_FRACTION = 0.125
 
 
@@ -49,7 +49,7 @@ class FitOptions:
     tol: float
     n_keep: int = 0  # candidate screening: optimise the n_keep best starts (0: all)
     prune: bool = True  # multi-start pruning
-    compact: float = COMPACT_FRACTION  # lanes left when the compact loop takes over
+    compact: float = COMPACT_FRACTION  # block width of the solver rounds (fraction of the lanes)
 
 
 def _prune(st, value, best, remaining, enabled):
@@ -65,83 +65,72 @@ def _prune(st, value, best, remaining, enabled):
 
 
 def run_solver(model, opts: FitOptions, lcs, u0, live):
-    """Optimise all lanes ``[B, S]``; returns ``(states, pruned [B, S], loop count)``.
+    """Optimise all lanes ``[B, S]``; returns ``(states, pruned [B, S], rounds)``.
 
-    Two loops, so that a few slow lanes do not keep every lane of the chunk stepping:
+    Each *round* steps every lane still iterating once; rounds repeat until every lane has
+    converged, been pruned or spent its ``max_steps`` iterations (status ``MAX_STEPS``). Within a
+    round the unfinished lanes are gathered into blocks of ``M = ceil(opts.compact * B * S)``
+    lanes (default :data:`COMPACT_FRACTION` of them) and the blocks are stepped one after
+    another, so that
 
-    1. every lane steps together until at most a fraction ``opts.compact`` (default
-       :data:`COMPACT_FRACTION`) of them are still iterating (or ``max_steps``);
-    2. those lanes are gathered into a batch of that size, which steps on alone
-       until each has converged or spent its ``max_steps`` iterations (status ``MAX_STEPS``);
-       they are then scattered back.
+    * a round costs in proportion to the lanes still iterating: a few slow lanes do not keep
+      every lane of the chunk stepping;
+    * the compiled program holds the solver's step (a Jacobian or a Hessian: most of what there
+      is to compile) once, at one width, rather than once per loop.
 
-    A lane's result does not depend on which loop finished it (a lane's steps only read its
-    own state and light curve).
+    A lane's result does not depend on which block stepped it (a lane's steps only read its own
+    state and light curve).
     """
     init, step, value = SOLVERS[opts.method](model, opts.tol)
     vinit = jax.vmap(jax.vmap(init, in_axes=(None, 0)), in_axes=(0, 0))
-    vstep = jax.vmap(jax.vmap(step, in_axes=(None, 0)), in_axes=(0, 0))
+    vstep = jax.vmap(step)
     state = vinit(lcs, u0)
     state = state._replace(done=state.done | ~live)
     B, S = u0.shape[:2]
     L = B * S
-    M = max(1, int(np.ceil(opts.compact * L)))
+    M = min(L, max(1, int(np.ceil(opts.compact * L))))
+    flat = lambda tree: jax.tree_util.tree_map(lambda a: a.reshape((L,) + a.shape[2:]), tree)  # noqa: E731
+    lanes = lambda tree: jax.tree_util.tree_map(lambda a: a.reshape((B, S) + a.shape[1:]), tree)  # noqa: E731
 
-    def best_of(st):
-        v = value(st)
-        return jnp.min(jnp.where(jnp.isfinite(v), v, jnp.inf), axis=1, keepdims=True)
-
-    # the first trip of "lm" and "newton" evaluates the starts (their init is lazy, n_iter -1)
+    # the first round of "lm" and "newton" evaluates the starts (their init is lazy, n_iter -1)
     lazy = opts.method in ("lm", "newton")
-    trips = opts.max_steps + (1 if lazy else 0)
+    rounds = opts.max_steps + (1 if lazy else 0)
+
+    def block(carry):
+        j, st, order, n_act = carry
+        pos = j * M + jnp.arange(M)
+        take = pos < n_act
+        idx = jnp.where(take, order[jnp.minimum(pos, L - 1)], L)   # L: nothing to write back
+        safe = jnp.minimum(idx, L - 1)
+        sub = jax.tree_util.tree_map(lambda a: a[safe], st)
+        sub = sub._replace(done=sub.done | ~take)
+        sub_lcs = jax.tree_util.tree_map(lambda a: a[safe // S], lcs)
+        sub = vstep(sub_lcs, sub)
+        st = jax.tree_util.tree_map(lambda a, b: a.at[idx].set(b, mode="drop"), st, sub)
+        return j + 1, st, order, n_act
 
     def cond(carry):
         k, st, _ = carry
-        return (k < trips) & (jnp.sum(~st.done) > (M if M < L else 0))
+        return (k < rounds) & jnp.any(~st.done)
 
     def body(carry):
         k, st, pruned = carry
-        st = vstep(lcs, st)
-        st, now = _prune(st, value, best_of(st), opts.max_steps - st.n_iter, opts.prune)
-        return k + 1, st, pruned | now
-
-    pruned0 = jnp.zeros((B, S), bool)
-    n_loops, state, pruned = jax.lax.while_loop(cond, body, (jnp.zeros((), jnp.int32), state, pruned0))
-    if M >= L:
-        return state, pruned, n_loops
-
-    # compact loop over the (at most M) lanes left
-    flat = jax.tree_util.tree_map(lambda a: a.reshape((L,) + a.shape[2:]), state)
-    flat_pruned = pruned.reshape(L)
-    best = jnp.broadcast_to(best_of(state), (B, S)).reshape(L)
-    order = jnp.argsort(flat.done, stable=True)[:M]        # unfinished lanes first
-    take = ~flat.done[order]
-    sub = jax.tree_util.tree_map(lambda a: a[order], flat)
-    sub_lcs = jax.tree_util.tree_map(lambda a: a[order // S], lcs)
-    sub_best = best[order]
-    sub = sub._replace(done=sub.done | ~take)
-    vstep1 = jax.vmap(step)
-
-    def cond2(carry):
-        k, st, _ = carry
-        return (k < trips) & jnp.any(~st.done)
-
-    def body2(carry):
-        k, st, pr = carry
-        st = vstep1(sub_lcs, st)
-        st, now = _prune(st, value, sub_best, opts.max_steps - st.n_iter, opts.prune)
+        order = jnp.argsort(st.done, stable=True)              # unfinished lanes first
+        n_act = jnp.sum(~st.done)
+        n_blocks = (n_act + M - 1) // M
+        _, st, _, _ = jax.lax.while_loop(lambda c: c[0] < n_blocks, block,
+                                         (jnp.zeros((), n_blocks.dtype), st, order, n_act))
+        st = lanes(st)
+        best = jnp.min(jnp.where(jnp.isfinite(value(st)), value(st), jnp.inf), axis=1, keepdims=True)
+        st, now = _prune(st, value, best, opts.max_steps - st.n_iter, opts.prune)
         out = st.n_iter >= opts.max_steps
         st = st._replace(status=jnp.where(~st.done & out & (st.status == OK), MAX_STEPS, st.status),
                          done=st.done | out)
-        return k + 1, st, pr | now
+        return k + 1, flat(st), pruned | flat(now)
 
-    n2, sub, sub_pruned = jax.lax.while_loop(cond2, body2, (n_loops, sub, jnp.zeros(M, bool)))
-    flat = jax.tree_util.tree_map(
-        lambda a, b: a.at[order].set(jnp.where(take.reshape((M,) + (1,) * (b.ndim - 1)), b, a[order])),
-        flat, sub)
-    flat_pruned = flat_pruned.at[order].set(flat_pruned[order] | (take & sub_pruned))
-    state = jax.tree_util.tree_map(lambda a: a.reshape((B, S) + a.shape[1:]), flat)
-    return state, flat_pruned.reshape(B, S), n2
+    n_rounds, state, pruned = jax.lax.while_loop(
+        cond, body, (jnp.zeros((), jnp.int32), flat(state), jnp.zeros(L, bool)))
+    return lanes(state), pruned.reshape(B, S), n_rounds
 
 
 def pack_starts(model, lcs, x0):

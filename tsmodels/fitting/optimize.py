@@ -5,7 +5,7 @@ The work is split by responsibility:
 * :mod:`tsmodels.fitting.solvers`: the per-lane solvers (Levenberg-Marquardt, trust-region
   Newton, L-BFGS) as pure ``init/step/value`` functions;
 * :mod:`tsmodels.fitting.loop`: the traced body of one chunk (screening, multi-start, pruning,
-  compact loop, best start);
+  rounds of block steps, best start);
 * :mod:`tsmodels.fitting.laplace`: errors at the optimum;
 * :mod:`tsmodels.engine`: chunks, compiled shapes, devices, host threads, assembly of rows;
 * this module: arguments, starting points, and the :class:`FitResult`.
