@@ -98,19 +98,27 @@ def test_band_selection_and_errors(rng):
 
 
 def test_fit_recovers_simulated_drw(rng):
-    """ts.fit with the marginalised mean on LSST-like simulated DRWs (3 seasons, ~200 points,
-    tau log-uniform 20-500 d): tau within a factor 2 for most objects, errors honest."""
-    batch, tau = simulate_lsst_like(rng, 32)
+    """ts.fit with the marginalised mean on 256 LSST-like simulated DRWs (3 seasons, ~200 points,
+    tau log-uniform 20-500 d): tau within a factor 2 for about two thirds of the objects, and
+    Laplace errors of log tau neither too small nor too large.
+
+    Measured on five other sets of 200-256 objects: |z| < 1 for 62-68% and |z| < 2 for 81-85%
+    (the posterior of log tau is skewed on 3-season baselines, so the Laplace 2-sigma interval
+    undercovers); errors 1.5x too small gave 43-49% and 72%, 1.5x too large 74-76% and 90-92%,
+    each outside the bounds below (set about 2.5 binomial standard deviations from the measured
+    rates)."""
+    batch, tau = simulate_lsst_like(rng, 256)
     res = fit(DRW(), batch)
     df = res.to_pandas()
     assert df.converged.all()
     ratio = df.tau.to_numpy() / tau
     within2 = np.mean((ratio > 0.5) & (ratio < 2.0))
-    assert within2 >= 0.6, within2
-    np.testing.assert_allclose(np.median(df.sigma), 0.2, rtol=0.25)
-    # the Laplace error of log tau covers the truth at roughly the nominal rate
+    assert 0.58 <= within2 <= 0.75, within2
+    np.testing.assert_allclose(np.median(df.sigma), 0.2, rtol=0.15)
     z = np.log(ratio) / (df.tau_err.to_numpy() / df.tau.to_numpy())
-    assert np.mean(np.abs(z) < 2) >= 0.75
+    one, two = np.mean(np.abs(z) < 1), np.mean(np.abs(z) < 2)
+    assert 0.55 <= one <= 0.72, one
+    assert 0.76 <= two <= 0.89, two
 
 
 def _celerite_profile_fit(t, y, e, tau0):
