@@ -28,8 +28,9 @@ def _child(args) -> dict:
     import tsmodels as ts
 
     w = None if args.workers == 0 else args.workers
-    q, _ = ts.simulate.lightcurves("drw", max(args.drw, args.multiband), n_years=3.0, seed=1)
-    s, _ = ts.simulate.lightcurves("periodic", args.periodogram, n_years=3.0, seed=2, period=(0.2, 1.0))
+    q, _ = ts.simulate.lightcurves("drw", max(args.drw, args.multiband, 1), n_years=3.0, seed=1)
+    s, _ = ts.simulate.lightcurves("periodic", max(args.periodogram, 1), n_years=3.0, seed=2,
+                                   period=(0.2, 1.0))
     work = {
         "fit DRW": (args.drw, lambda: ts.fit(ts.models.DRW(band="r"), q[:args.drw], workers=w)),
         "fit MultibandDRW": (args.multiband, lambda: ts.fit(ts.models.MultibandDRW(bands=q.bands),

@@ -154,7 +154,7 @@ def main(argv=None):
 
     print()
     print("| model | N | batch | filter | celerite2 evals/s | tsmodels evals/s | ratio | "
-          f"tsmodels value+grad/s | device | dtype |")
+          "tsmodels value+grad/s | device | dtype |")
     print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- | --- |")
     for model, n, B, label, c, r_, rg in rows:
         print(f"| {model} | {n} | {B} | {label} | {c:,.0f} | {r_:,.0f} | {r_ / c:.1f}x | "

@@ -21,14 +21,27 @@ put the rows back together. This module does each of those once:
 
 Why host threads, and why they cannot hang
 ------------------------------------------
-One XLA CPU execution of these programs runs essentially on one core: their work is a
-``lax.while_loop`` of small vectorised steps, which XLA does not spread over threads. Measured
-on a 2-core machine (``benchmarks/bench_latency.py``, ``benchmarks/RESULTS.md``), running the
-chunks of a batch from one host thread per core is the fastest design: about twice the
-throughput of one dispatching thread. Sharding the object axis over several CPU devices
-(``--xla_force_host_platform_device_count``) gives the same parallelism but needs a flag set
-before JAX starts, so it cannot be the default of a library; :func:`plan` does spread chunks
-over every local device when there are several (GPUs, or CPU devices a script asked for).
+Three designs were measured on the same warm work on a 2-core machine
+(``benchmarks/bench_engine.py``, table in ``benchmarks/RESULTS.md``; objects per second relative
+to one dispatching thread):
+
+==========================================  =========  ================  ==============
+design                                      DRW fit    MultibandDRW fit  multiband L-S
+==========================================  =========  ================  ==============
+one thread, XLA's intra-op pool inside      1.00       1.00              1.00
+host threads, one per core (the default)    1.80       1.09              1.59
+CPU devices (``--xla_force_host_...``)      1.43       1.12              1.51
+==========================================  =========  ================  ==============
+
+(500 DRW, 256 MultibandDRW and 200 periodogram objects.) Programs of many small steps (the DRW
+fit's ``lax.while_loop``) run essentially on one core, so one thread per core nearly doubles
+their throughput; programs with large vectorised operations (the 6-band Hessians of
+MultibandDRW) already use both cores from one thread, and every design is within 12% of the
+others. Host threads are the fastest design or within the measurement noise of it everywhere,
+and they need nothing set before JAX starts; sharding over CPU devices needs
+``--xla_force_host_platform_device_count`` in ``XLA_FLAGS`` before JAX is imported, so it cannot
+be a library's default. :func:`plan` does spread chunks over every local device when there are
+several (GPUs, or CPU devices a script asked for).
 
 The demo used to hang in this design, and the cause was not the threads: jaxlib's CPU LAPACK
 kernels (``lapack_*_ffi``: ``potrf``, ``trsm``, ``getrf``, ``syevd``, ...) split a large batch
