@@ -92,6 +92,10 @@ def run_solver(model, opts: FitOptions, lcs, u0, live):
     flat = lambda tree: jax.tree_util.tree_map(lambda a: a.reshape((L,) + a.shape[2:]), tree)  # noqa: E731
     lanes = lambda tree: jax.tree_util.tree_map(lambda a: a.reshape((B, S) + a.shape[1:]), tree)  # noqa: E731
 
+    def best_of(st):
+        v = value(st)
+        return jnp.min(jnp.where(jnp.isfinite(v), v, jnp.inf), axis=1, keepdims=True)
+
     # the first round of "lm" and "newton" evaluates the starts (their init is lazy, n_iter -1)
     lazy = opts.method in ("lm", "newton")
     rounds = opts.max_steps + (1 if lazy else 0)
@@ -121,8 +125,7 @@ def run_solver(model, opts: FitOptions, lcs, u0, live):
         _, st, _, _ = jax.lax.while_loop(lambda c: c[0] < n_blocks, block,
                                          (jnp.zeros((), n_blocks.dtype), st, order, n_act))
         st = lanes(st)
-        best = jnp.min(jnp.where(jnp.isfinite(value(st)), value(st), jnp.inf), axis=1, keepdims=True)
-        st, now = _prune(st, value, best, opts.max_steps - st.n_iter, opts.prune)
+        st, now = _prune(st, value, best_of(st), opts.max_steps - st.n_iter, opts.prune)
         out = st.n_iter >= opts.max_steps
         st = st._replace(status=jnp.where(~st.done & out & (st.status == OK), MAX_STEPS, st.status),
                          done=st.done | out)
