@@ -120,18 +120,19 @@ def test_dho_and_carma21_fits_reach_the_optimum_and_recover_the_process(dho_sim)
     scipy finds on the same likelihood from 4 spread starts (an optimizer that stops early, or
     at its start, fails); (2) the two parameterisations of the same process reach the same
     maximum; (3) the rms and the AR coefficients come back near the truth, within the spread
-    their Laplace errors give.
+    their Laplace errors give, and so does the MA coefficient b1.
 
-    The likelihood has several local maxima: with the default starts, one of the 12 objects ends
-    0.13 below the other parameterisation's maximum and one of the 3 checked objects 0.05 below
-    scipy's best (measured); more than that fails."""
+    The likelihood has several local maxima: with the default starts, one of the 3 checked
+    objects ends 0.05 below scipy's best DHO maximum (measured; CARMA(2, 1) misses it too, it
+    lies beyond CARMA's MA range); more than that fails. All 12 reach the same maximum in
+    both parameterisations (measured: 2e-11)."""
     batch, ar, ma = dho_sim
     dho, carma = DHO(), CARMA(2, 1)
     rd, rc = fit(dho, batch), fit(carma, batch)
     assert (rd.status == 0).mean() >= 0.9 and (rc.status == 0).mean() >= 0.9
     # (2) one process, two parameterisations: the same maximum
     gap = np.abs(rc.loglike - rd.loglike)
-    assert np.sum(gap < 1e-5) >= 11 and gap.max() < 0.25, np.round(gap, 4)
+    assert np.all(gap < 1e-5), np.round(gap, 4)
     # (1) against scipy, on 3 objects
     jb = batch.to_jax("float64")
     misses = []
@@ -142,7 +143,7 @@ def test_dho_and_carma21_fits_reach_the_optimum_and_recover_the_process(dho_sim)
             starts = [model.pack({k: jnp.asarray(v[0, s]) for k, v in init.items()}, lc) for s in range(4)]
             misses.append(_scipy_best(model, lc, starts) - res.loglike[i])
     misses = np.array(misses)
-    assert np.sum(misses < 1e-5) >= 4 and misses.max() < 0.1, np.round(misses, 4)
+    assert np.sum(misses < 1e-5) >= 5 and misses.max() < 0.1, np.round(misses, 4)
     # (3) recovery: rms to 30% in the median; a1, a2 within 3 Laplace sigma (log) for most
     np.testing.assert_allclose(np.median(rd.values["sigma"]), 0.2, rtol=0.3)
     np.testing.assert_allclose(np.median(rc.values["sigma"]), 0.2, rtol=0.3)
@@ -152,3 +153,12 @@ def test_dho_and_carma21_fits_reach_the_optimum_and_recover_the_process(dho_sim)
             z = np.log(v / true) / (e / v)
             assert np.mean(np.abs(z) < 3) >= 0.75, (name, np.round(z, 2))
             assert abs(np.median(np.log10(v / true))) < 0.3, (name, np.median(np.log10(v / true)))
+    # the MA coefficient: DHO's b1 (absolute, with b0 setting the rms; measured to ~5%, all 12
+    # within 1.4 sigma) and CARMA's b_1 (relative to b_0 = 1, i.e. the MA timescale
+    # b1/b0 = 100 d; measured to a factor ~2, median 0.11 dex low)
+    b0 = 0.2 / float(gp.carma_rms(ar, ma))
+    for res, name, true, zmax, dex in ((rd, "b1", b0 * ma[1], 2, 0.1), (rc, "b_1", ma[1], 3, 0.3)):
+        v, e = res.values[name], res.errors[name]
+        z = np.log(v / true) / (e / v)
+        assert np.mean(np.abs(z) < zmax) >= 0.75, (name, np.round(z, 2))
+        assert abs(np.median(np.log10(v / true))) < dex, (name, np.median(np.log10(v / true)))
