@@ -83,6 +83,28 @@ def test_parquet_round_trip_keeps_meta(rng, tmp_path, layout):
     np.testing.assert_array_equal(back.t, batch.t)
 
 
+def test_object_without_points_is_named_by_the_long_layout_and_kept_by_the_nested(rng, tmp_path):
+    t = [60000 + np.arange(5.0), 60000 + np.arange(3.0), 60000 + np.arange(4.0)]
+    f = [np.ones(5), np.full(3, np.nan), np.ones(4)]  # object "b": every point invalid
+    with pytest.warns(ts.lightcurves.DataQualityWarning):
+        batch = ts.LightCurveBatch.from_arrays(t=t, flux=f, flux_err=[np.ones(5), np.ones(3), np.ones(4)],
+                                               ids=["a", "b", "c"], meta={"z": [0.1, 0.2, 0.3]})
+    np.testing.assert_array_equal(batch.n_obs, [5, 0, 4])
+    with pytest.warns(ts.lightcurves.DataQualityWarning, match=r"1 object\(s\) with no valid point \(b\)"):
+        df = batch.to_pandas()
+    assert sorted(set(df["id"])) == ["a", "c"] and len(df) == 9
+    with pytest.warns(ts.lightcurves.DataQualityWarning, match="meta_frame"):
+        ts.io.write_parquet(batch, tmp_path / "long.parquet", layout="long")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ts.lightcurves.DataQualityWarning)
+        ts.io.write_parquet(batch, tmp_path / "nested.parquet", layout="nested")
+    with pytest.warns(ts.lightcurves.DataQualityWarning):  # read back: reported as empty, not lost
+        back = ts.io.read_parquet(tmp_path / "nested.parquet")
+    np.testing.assert_array_equal(back.ids, ["a", "b", "c"])
+    np.testing.assert_array_equal(back.meta["z"], [0.1, 0.2, 0.3])
+    np.testing.assert_array_equal(batch.meta_frame().loc["b", "z"], 0.2)
+
+
 def test_nested_object_level_columns_and_rubin_positions(rng):
     # nested: numeric top-level columns are per-object columns
     batch = _batch(rng, B=3)

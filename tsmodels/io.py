@@ -516,7 +516,9 @@ def to_arrow(
         raise ValueError(f"nested_format must be one of {_NESTED_FORMATS}, got {nested_format!r}")
     names = _write_names(preset, dict(id_col=id_col, time_col=time_col, flux_col=flux_col,
                                       flux_err_col=flux_err_col, band_col=band_col))
-    df = batch.to_pandas(meta=False)
+    if layout == "long":
+        batch._warn_not_in_long_table(stacklevel=3)
+    df = batch._long_frame(meta=False)
     values = {
         names["time_col"]: pa.array(df["time"].to_numpy(), type=pa.float64()),
         names["flux_col"]: pa.array(df["flux"].to_numpy(), type=pa.float64()),

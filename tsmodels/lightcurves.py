@@ -633,7 +633,23 @@ class LightCurveBatch:
         (``t + t_ref``, exact whenever ``t`` was, e.g. for MJD-like epochs), band as names, and
         (``meta=True``) each per-object column repeated on its object's rows, which
         ``from_pandas(df, meta_cols=[...])`` reads back. :meth:`meta_frame` gives the object
-        table alone (it also holds objects without detections)."""
+        table alone (it also holds objects without detections). Objects with no valid point
+        have no row here, which :class:`DataQualityWarning` says."""
+        self._warn_not_in_long_table(stacklevel=3)
+        return self._long_frame(id_col, time_col, flux_col, flux_err_col, band_col, meta)
+
+    def _warn_not_in_long_table(self, stacklevel):
+        empty = np.asarray(self.n_obs) == 0
+        if empty.any():
+            ids = np.asarray(self.ids)[empty]
+            shown = ", ".join(map(str, ids[:5])) + (", ..." if len(ids) > 5 else "")
+            warnings.warn(f"LightCurveBatch: {int(empty.sum())} object(s) with no valid point ({shown}) "
+                          "have no row in the long table; their ids and per-object columns are in "
+                          "batch.meta_frame(), and the nested layout keeps them",
+                          DataQualityWarning, stacklevel=stacklevel)
+
+    def _long_frame(self, id_col="id", time_col="time", flux_col="flux", flux_err_col="flux_err",
+                    band_col="band", meta=True):
         mask = np.asarray(self.mask)
         order = np.argsort(self.ids, kind="stable")
         mask_o = mask[order]
