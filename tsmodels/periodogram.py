@@ -523,7 +523,7 @@ def _bootstrap_fn(multiband, n_bands, n_bootstraps, band_size, kernel_items, has
 
 
 def _bootstrap_max(batch, freq, grid, *, multiband, n_bootstraps, random_seed, use_errors,
-                   band_mask, dtype, kernel_kwargs, batch_size=None):
+                   band_mask, dtype, kernel_kwargs, batch_size=None, workers=None):
     """Maximum power of ``n_bootstraps`` permutations per object: ``(B, n_bootstraps)``.
 
     Each resample permutes the (value, error) pairs among an object's real points of the same
@@ -552,7 +552,7 @@ def _bootstrap_max(batch, freq, grid, *, multiband, n_bootstraps, random_seed, u
         base = jax.random.key(0 if random_seed is None else int(random_seed))
         kd = np.asarray(jax.random.key_data(jax.vmap(lambda s: jax.random.fold_in(base, s))(
             jnp.asarray(_object_salts(batch)))))
-        out = _run_blocks(lambda *a: fn(*a, fq), [kd, t, y, dy, band, mask, t_lo], (), B, bs)
+        out = _run_blocks(lambda *a: fn(*a, fq), [kd, t, y, dy, band, mask, t_lo], (), B, bs, workers)
     return out
 
 
@@ -583,7 +583,7 @@ def false_alarm_probability(power, batch, frequency, *, normalization="standard"
                             method="baluev", band=None, nterms=1, multiband=False,
                             nterms_base=1, nterms_band=1, reg_base=None, reg_band=1e-6,
                             use_errors=True, n_bootstraps=1000, random_seed=None,
-                            dtype=None):
+                            dtype=None, batch_size=None, workers=None):
     r"""False-alarm probability of peak powers, per object.
 
     The FAP of a power :math:`Z` is the probability that an object without periodic signal,
@@ -625,6 +625,8 @@ def false_alarm_probability(power, batch, frequency, *, normalization="standard"
         n_bootstraps: resamples per object ("bootstrap"; default 1000).
         random_seed: int seed of the resamples ("bootstrap"; None means 0).
         dtype: of the bootstrap periodograms (float64 default).
+        batch_size, workers: objects per block and host threads running blocks ("bootstrap";
+            as :func:`lombscargle`); the FAP does not depend on them.
 
     Returns:
         FAP with the shape of ``power`` (float64).
@@ -647,7 +649,7 @@ def false_alarm_probability(power, batch, frequency, *, normalization="standard"
             kw = dict(nterms=nterms, normalization=normalization, method="direct")
         pmax = _bootstrap_max(batch, freq, grid, multiband=multiband, n_bootstraps=n_bootstraps,
                               random_seed=random_seed, use_errors=use_errors, band_mask=mask,
-                              dtype=dtype, kernel_kwargs=kw)
+                              dtype=dtype, kernel_kwargs=kw, batch_size=batch_size, workers=workers)
         out = _bootstrap_pvalue(pmax, pw)
         return out[:, 0] if squeeze else out
     with precision("float64"):
@@ -680,7 +682,7 @@ def false_alarm_probability(power, batch, frequency, *, normalization="standard"
 
 def false_alarm_level(false_alarm_probability, batch, frequency, *, normalization="standard",
                       method="baluev", band=None, use_errors=True, n_bootstraps=1000,
-                      random_seed=None, dtype=None):
+                      random_seed=None, dtype=None, batch_size=None, workers=None):
     """Power level per object whose (single-band, nterms = 1) FAP is the given probability.
 
     For "bootstrap", the level is the ``k+1``-th highest of the resampled maxima of
@@ -706,7 +708,8 @@ def false_alarm_level(false_alarm_probability, batch, frequency, *, normalizatio
         pmax = _bootstrap_max(batch, freq, grid, multiband=False, n_bootstraps=n_bootstraps,
                               random_seed=random_seed, use_errors=use_errors, band_mask=mask,
                               dtype=dtype, kernel_kwargs=dict(normalization=normalization,
-                                                              method="direct"))
+                                                              method="direct"),
+                              batch_size=batch_size, workers=workers)
         # the level above which the FAP of false_alarm_probability(method="bootstrap"),
         # (1 + #{pmax >= z}) / (1 + n), is <= p: the (k+1)-th largest maximum, where
         # k = floor(p (n + 1)) - 1 maxima may lie above it; inf if p < 1 / (n + 1)

@@ -242,7 +242,7 @@ def test_bootstrap_is_per_object(rng, multiband):
     objs = _three_objects(rng)
     freq = 0.05 + 0.02 * np.arange(60)                     # 0.45 /day on the grid
 
-    def run(sel, ids, batch_size=None):
+    def run(sel, ids, batch_size=None, workers=None):
         t, y, dy, b = (list(x) for x in zip(*[objs[i] for i in sel]))
         batch = LightCurveBatch.from_arrays(t=t, flux=y, flux_err=dy, band=b, ids=ids)
         if multiband:
@@ -250,7 +250,8 @@ def test_bootstrap_is_per_object(rng, multiband):
         else:
             f, p = lombscargle(batch, freq, method="direct")
         kw = dict(multiband=multiband, n_bootstraps=64, random_seed=3)
-        fap = false_alarm_probability(p.max(axis=1), batch, f, method="bootstrap", **kw)
+        fap = false_alarm_probability(p.max(axis=1), batch, f, method="bootstrap", **kw,
+                                      batch_size=batch_size, workers=workers)
         mask = np.asarray(batch.mask)
         kk = (dict(nterms_base=1, nterms_band=1, reg_base=None, reg_band=1e-6) if multiband
               else dict(nterms=1))
@@ -263,6 +264,10 @@ def test_bootstrap_is_per_object(rng, multiband):
     fap_all, pmax_all = run([0, 1, 2], ["a", "b", "c"])
     fap_one, pmax_one = run([1], ["b"])
     fap_mix, pmax_mix = run([2, 0, 1], ["c", "a", "b"], batch_size=1)
+    fap_w1, _ = run([0, 1, 2], ["a", "b", "c"], batch_size=1, workers=1)
+    fap_w2, _ = run([0, 1, 2], ["a", "b", "c"], batch_size=1, workers=2)
+    np.testing.assert_array_equal(fap_w1, fap_all)
+    np.testing.assert_array_equal(fap_w2, fap_all)
     np.testing.assert_allclose(pmax_one[0], pmax_all[1], rtol=1e-12)
     np.testing.assert_allclose(pmax_mix[2], pmax_all[1], rtol=1e-12)
     np.testing.assert_allclose(pmax_mix[0], pmax_all[2], rtol=1e-12)
