@@ -7,6 +7,8 @@ The public API is re-exported here; implementations live in private-by-conventio
 from tsmodels import config, engine, fitting, io, models, periodogram, plot, simulate
 from tsmodels import kernels
 from tsmodels.kernels import fap as _fap, gp as _gp, linalg as _linalg, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
+from tsmodels.kernels import supernova as _supernova  # noqa: F401  (ts.kernels.supernova)
+from tsmodels.kernels import microlensing as _microlensing  # noqa: F401  (ts.kernels.microlensing)
 from tsmodels.fitting import FitResult, Posterior, compare, fit, sample
 from tsmodels.periodogram import LombScargle, LombScargleMultiband, lombscargle, lombscargle_multiband
 from tsmodels.config import precision

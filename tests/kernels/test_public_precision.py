@@ -39,7 +39,8 @@ def test_every_public_kernel_is_float64_by_default():
     assert {m.__name__ for m in modules} >= {
         "tsmodels.kernels.lombscargle", "tsmodels.kernels.multiband", "tsmodels.kernels.fap",
         "tsmodels.kernels.linalg", "tsmodels.kernels.gp", "tsmodels.kernels.gp.drw",
-        "tsmodels.kernels.gp.carma", "tsmodels.kernels.gp.multiband"}
+        "tsmodels.kernels.gp.carma", "tsmodels.kernels.gp.multiband",
+        "tsmodels.kernels.microlensing", "tsmodels.kernels.supernova.parametric"}
     checked = 0
     for mod in modules:
         for name in getattr(mod, "__all__", ()):
@@ -148,4 +149,24 @@ def test_public_batched_calls_return_float64_without_a_scope(rng):
     np.testing.assert_allclose(res.values["mean_band"][0], np.sum(w * y) / np.sum(w), rtol=1e-12)
     post = ts.sample(ts.models.Constant(), batch, num_warmup=10, num_samples=20, num_chains=1)
     assert post.stats["mean_band"]["mean"].dtype == np.float64
+    assert not jax.config.jax_enable_x64
+
+
+def test_microlensing_kernels_return_float64_with_hjd_times():
+    """PSPL magnification at absolute HJDs (~2.455e6 d, where float32 resolves only ~0.25 d) and
+    the linear source/blend fluxes: float64 without a scope, float32 kept under jit."""
+    ml = ts.kernels.microlensing
+    t = 2455379.57091 + np.linspace(-40.0, 40.0, 81)
+    A = ml.pspl_magnification(t, t0=2455379.57091, u0=0.523, tE=17.94)
+    assert A.dtype == jnp.float64
+    u2 = 0.523**2 + ((t - 2455379.57091) / 17.94) ** 2
+    np.testing.assert_allclose(np.asarray(A), (u2 + 2) / np.sqrt(u2 * (u2 + 4)), rtol=1e-13)
+    flux, ferr = ml.mag_to_flux(np.full(t.size, 17.0), np.full(t.size, 0.01))
+    assert flux.dtype == jnp.float64
+    fs, fb, chi2, ok = ml.linear_fluxes(A, 3.0 * np.asarray(A) + 1.0, np.full(t.size, 0.1),
+                                        np.ones(t.size, bool), np.zeros(t.size, np.int32))
+    assert chi2.dtype == jnp.float64 and bool(ok[0])
+    np.testing.assert_allclose([float(fs[0]), float(fb[0])], [3.0, 1.0], rtol=1e-10)
+    f = jax.jit(lambda tt: ml.pspl_magnification(tt, t0=0.0, u0=0.5, tE=10.0))
+    assert f(jnp.asarray(t - t.mean(), jnp.float32)).dtype == jnp.float32
     assert not jax.config.jax_enable_x64

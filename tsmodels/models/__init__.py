@@ -8,7 +8,9 @@ from tsmodels.models.base import (LinearSolution, Model, PooledBandsWarning, Sin
 from tsmodels.models.carma import CARMA, DHO
 from tsmodels.models.constant import Constant
 from tsmodels.models.drw import DRW, MultibandDRW
+from tsmodels.models.microlensing import PSPL
 from tsmodels.models.periodic import FourierSeries
+from tsmodels.models.parametric_sn import Bazin, Villar
 
 __all__ = [
     "Model",
@@ -22,4 +24,7 @@ __all__ = [
     "MultibandDRW",
     "DHO",
     "CARMA",
+    "PSPL",
+    "Bazin",
+    "Villar",
 ]
