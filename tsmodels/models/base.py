@@ -362,7 +362,7 @@ class SingleBand:
                 stacklevel=3)
 
 
-def banded_linear_solve(X, lc, y=None) -> tuple[LinearSolution, Any]:
+def banded_linear_solve(X, lc, y=None, mask=None) -> tuple[LinearSolution, Any]:
     """Weighted least squares for per-band coefficients on a common basis.
 
     The model is ``y[n] = sum_i X[n, i] * beta[band[n], i]``: every band has its own ``m``
@@ -384,6 +384,7 @@ def banded_linear_solve(X, lc, y=None) -> tuple[LinearSolution, Any]:
         X: ``[N, m]`` basis evaluated at ``lc.t`` (finite at padded points).
         lc: one light curve (``flux, flux_err, band, mask`` ``[N]``; static ``bands``).
         y: ``[N]`` data to fit (default ``lc.flux``).
+        mask: ``[N]`` points to fit (default ``lc.mask``; e.g. one band's points).
 
     Returns:
         ``(LinearSolution, fitted [N])``: the solution (``K = n_bands * m``) and the model
@@ -392,9 +393,10 @@ def banded_linear_solve(X, lc, y=None) -> tuple[LinearSolution, Any]:
     nb = len(lc.bands)
     n, m = X.shape
     y = lc.flux if y is None else y
+    mask = lc.mask if mask is None else mask
     dt = jnp.result_type(X, y)
-    onehot = (lc.band[None, :] == jnp.arange(nb)[:, None]) & lc.mask[None, :]  # [nb, N]
-    w = jnp.where(lc.mask, 1.0 / jnp.where(lc.mask, lc.flux_err, 1.0) ** 2, 0.0)
+    onehot = (lc.band[None, :] == jnp.arange(nb)[:, None]) & mask[None, :]  # [nb, N]
+    w = jnp.where(mask, 1.0 / jnp.where(mask, lc.flux_err, 1.0) ** 2, 0.0)
     wb = jnp.where(onehot, w[None, :], 0.0).astype(dt)  # [nb, N]
     fisher = jnp.einsum("bn,ni,nj->bij", wb, X, X)
     rhs = jnp.einsum("bn,ni,n->bi", wb, X, y)
@@ -415,6 +417,6 @@ def banded_linear_solve(X, lc, y=None) -> tuple[LinearSolution, Any]:
     logdet = jnp.sum(jnp.where(active_b[:, None], 2.0 * jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), 0.0))
     cov = jnp.einsum("bij,bc->bicj", cov_b, jnp.eye(nb, dtype=dt)).reshape(nb * m, nb * m)
     active = jnp.repeat(active_b, m)
-    fitted = jnp.where(lc.mask, jnp.sum(X * coef[lc.band], axis=1), 0.0)
+    fitted = jnp.where(mask, jnp.sum(X * coef[lc.band], axis=1), 0.0)
     n_free = jnp.sum(jnp.minimum(count, m))
     return LinearSolution(coef.reshape(nb * m), cov, logdet, active, n_free), fitted

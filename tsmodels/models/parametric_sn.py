@@ -21,7 +21,6 @@ the other bands' points are ignored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
@@ -31,15 +30,6 @@ from tsmodels.kernels.supernova import bazin_flux, villar_flux
 from tsmodels.models.base import Model, SingleBand, banded_linear_solve
 
 __all__ = ["Bazin", "Villar", "sn_starts"]
-
-
-class _View(NamedTuple):
-    t: Any
-    flux: Any
-    flux_err: Any
-    band: Any
-    mask: Any
-    bands: tuple
 
 
 def sn_starts(batch, n_starts: int, *, band_index=None) -> dict[str, np.ndarray]:
@@ -86,15 +76,12 @@ class _ParametricSN(SingleBand, Model):
     def _shape(self, params, t):
         raise NotImplementedError
 
-    def _view(self, lc):
-        return _View(lc.t, lc.flux, lc.flux_err, lc.band, self._mask(lc), tuple(lc.bands))
-
     def _solve(self, params, lc):
-        v = self._view(lc)
-        s = self._shape(params, v.t)
+        mask = self._mask(lc)
+        s = self._shape(params, lc.t)
         X = jnp.stack([s, jnp.ones_like(s)], axis=1)
-        sol, fitted = banded_linear_solve(X, v)
-        return sol, fitted, v
+        sol, fitted = banded_linear_solve(X, lc, mask=mask)
+        return sol, fitted, mask
 
     def bounds(self, lc):
         """``t0`` within ``t0_margin`` days of the first and last real points."""
@@ -115,9 +102,9 @@ class _ParametricSN(SingleBand, Model):
         return self._solve(params, lc)[0]
 
     def residuals(self, params, lc):
-        _, fitted, v = self._solve(params, lc)
-        err = jnp.where(v.mask, lc.flux_err, 1.0)
-        return jnp.where(v.mask, (lc.flux - fitted) / err, 0.0)
+        _, fitted, mask = self._solve(params, lc)
+        err = jnp.where(mask, lc.flux_err, 1.0)
+        return jnp.where(mask, (lc.flux - fitted) / err, 0.0)
 
     def predict(self, params, lc, t=None, band=None):
         sol, fitted, _ = self._solve(params, lc)
