@@ -35,7 +35,7 @@ def test_demo_runs(capsys):
 
 def test_simulate_writes_parquet_and_truth(tmp_path, capsys):
     out, truth = tmp_path / "lc.parquet", tmp_path / "truth.csv"
-    assert main(["simulate", "periodic", str(out), "--n-objects", "7", "--truth", str(truth), "--seed", "3"]) == 0
+    assert main(["simulate", str(out), "--kind", "periodic", "--n", "7", "--truth", str(truth), "--seed", "3"]) == 0
     assert "wrote 7 periodic light curves" in capsys.readouterr().out
     batch = ts.io.read_parquet(out)
     expected, true = ts.simulate.lightcurves("periodic", 7, seed=3)

@@ -1,8 +1,13 @@
 """The ``tsmodels`` command line.
 
 ``tsmodels demo`` simulates a small LSST-like survey and runs each part of the library on it,
-printing what it finds beside the simulated truth. ``tsmodels simulate KIND OUT`` writes simulated
-light curves to parquet.
+printing what it finds beside the simulated truth. ``tsmodels fit MODEL IN OUT`` and
+``tsmodels periodogram IN OUT`` run :func:`tsmodels.pipeline.run` over a parquet dataset
+(resumable, chunked, optionally on a Dask cluster). ``tsmodels simulate OUT --kind KIND --n N``
+writes simulated light curves to parquet.
+
+Bad input (a missing file or column, a sink holding another run, an unknown model) ends with a
+one-line message on stderr and exit status 2, never a traceback.
 """
 
 from __future__ import annotations
@@ -116,12 +121,79 @@ def _demo(args) -> int:
 def _simulate(args) -> int:
     from tsmodels import io, simulate
 
+    if args.kind_pos is not None:  # older form: tsmodels simulate KIND OUT
+        args.kind, args.out = args.out, args.kind_pos
     batch, truth = simulate.lightcurves(args.kind, args.n_objects, n_years=args.years, seed=args.seed)
     io.write_parquet(batch, args.out, layout=args.layout)
     if args.truth:
         truth.to_csv(args.truth)
     print(f"wrote {len(batch)} {args.kind} light curves ({int(batch.n_obs.sum())} detections) to {args.out}")
     return 0
+
+
+def _source(args):
+    from tsmodels.pipeline import ParquetSource
+
+    return ParquetSource(args.input, layout=args.layout_in, preset=args.preset, id_col=args.id_col,
+                         time_col=args.time_col, flux_col=args.flux_col,
+                         flux_err_col=args.flux_err_col, band_col=args.band_col,
+                         meta_cols=None if args.meta_cols is None else args.meta_cols.split(","))
+
+
+def _run_pipeline(args, task) -> int:
+    from tsmodels import pipeline
+
+    summary = pipeline.run(task, _source(args), args.output, chunk_size=args.chunk_size,
+                           resume=args.resume, dask_client=args.dask, progress=not args.quiet)
+    print(summary)
+    return 0
+
+
+def _fit(args) -> int:
+    from tsmodels import pipeline
+
+    model = pipeline.model_from_string(args.model)
+    options = {} if args.dtype is None else {"dtype": args.dtype}
+    if args.samples is not None:
+        task = pipeline.Sample(model, {**options, "num_samples": args.samples,
+                                       "num_warmup": args.warmup, "num_chains": args.chains,
+                                       "seed": args.seed})
+    else:
+        task = pipeline.Fit(model, options)
+    return _run_pipeline(args, task)
+
+
+def _periodogram(args) -> int:
+    from tsmodels import pipeline
+
+    options = {} if args.dtype is None else {"dtype": args.dtype}
+    task = pipeline.Periodogram(k=args.k, minimum_frequency=args.min_frequency,
+                                maximum_frequency=args.max_frequency,
+                                samples_per_peak=args.samples_per_peak,
+                                multiband=not args.single_band, options=options)
+    return _run_pipeline(args, task)
+
+
+def _pipeline_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", metavar="IN", help="parquet file or dataset directory (long or nested layout)")
+    p.add_argument("output", metavar="OUT", help="output directory: one parquet file per chunk and a manifest")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run already in OUT (same task and input), skipping finished chunks")
+    p.add_argument("--chunk-size", type=int, default=10_000, metavar="N",
+                   help="objects per chunk: the unit of memory, output files and resuming (default 10000)")
+    p.add_argument("--dask", metavar="ADDRESS", default=None,
+                   help="run the chunks on the dask.distributed scheduler at ADDRESS (OUT on a shared file system)")
+    p.add_argument("--preset", default=None, help="column names: 'rubin' (diaObjectId, midpointMjdTai, band, "
+                   "psfFlux, psfFluxErr) or 'default' (id, time, flux, flux_err, band)")
+    p.add_argument("--layout", dest="layout_in", choices=("auto", "long", "nested"), default="auto",
+                   help="input layout (default: detect)")
+    for name in ("id", "time", "flux", "flux-err", "band"):
+        p.add_argument(f"--{name}-col", default=None, metavar="NAME", help=f"name of the {name} column")
+    p.add_argument("--meta-cols", default=None, metavar="A,B",
+                   help="per-object columns to read (e.g. z,mwebv), comma-separated")
+    p.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                   help="precision of the computation (default float64)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,10 +206,38 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_demo)
 
+    f = sub.add_parser("fit", help="fit (or, with --samples, sample) a model to every object of a dataset",
+                       description="Fit MODEL to every object of IN, writing one row per object to OUT. "
+                       "MODEL is a model of tsmodels.models as written in Python: DRW, 'CARMA(2, 1)', "
+                       "'FourierSeries(nterms=2)', 'DRW(band=\"r\")'.")
+    f.add_argument("model", metavar="MODEL", help="model, e.g. DRW or 'CARMA(2, 1)'")
+    _pipeline_arguments(f)
+    f.add_argument("--samples", type=int, default=None, metavar="N",
+                   help="sample the posterior with NUTS (N draws per chain) instead of fitting")
+    f.add_argument("--warmup", type=int, default=500, help="NUTS warm-up steps per chain (default 500)")
+    f.add_argument("--chains", type=int, default=4, help="NUTS chains per object (default 4)")
+    f.add_argument("--seed", type=int, default=0, help="random seed of the sampler")
+    f.set_defaults(func=_fit)
+
+    g = sub.add_parser("periodogram", help="best periods and false-alarm probabilities of every object",
+                       description="Multiband Lomb-Scargle search of every object of IN (a coarse search "
+                       "refined around its highest peaks), one row per object in OUT.")
+    _pipeline_arguments(g)
+    g.add_argument("--k", type=int, default=1, help="periods per object (default 1)")
+    g.add_argument("--min-frequency", type=float, default=None, metavar="F",
+                   help="lowest frequency, cycles/day (default: half a grid step)")
+    g.add_argument("--max-frequency", type=float, default=10.0, metavar="F",
+                   help="highest frequency, cycles/day (default 10)")
+    g.add_argument("--samples-per-peak", type=float, default=2.0,
+                   help="grid points per peak width 1/T of the search (default 2)")
+    g.add_argument("--single-band", action="store_true", help="treat all points as one series")
+    g.set_defaults(func=_periodogram)
+
     s = sub.add_parser("simulate", help="write simulated LSST-like light curves to parquet")
-    s.add_argument("kind", help="signal: periodic, drw, bazin, pspl, constant")
     s.add_argument("out", help="output parquet path")
-    s.add_argument("--n-objects", type=int, default=1000)
+    s.add_argument("kind_pos", nargs="?", default=None, help=argparse.SUPPRESS)
+    s.add_argument("--kind", default="periodic", help="signal: periodic, drw, bazin, pspl, constant (default periodic)")
+    s.add_argument("--n", "--n-objects", dest="n_objects", type=int, default=1000, help="objects (default 1000)")
     s.add_argument("--years", type=float, default=3.0)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--layout", choices=("long", "nested"), default="long")
@@ -149,7 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     np.set_printoptions(precision=4, suppress=True)
-    return int(args.func(args) or 0)
+    if args.func is _demo:
+        return int(args.func(args) or 0)
+    import pyarrow as pa
+
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, KeyError, OSError, pa.ArrowException) as err:
+        msg = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
+        print(f"tsmodels {args.command}: error: {' '.join(msg.split())}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,8 @@ code  name             meaning
 5     ``DIVERGED``     the optimizer ran into non-finite parameters or objective values
 6     ``MISSING_META`` a per-object column the model needs (``Model.meta_columns``, e.g. the
                        redshift) is NaN for this object: nothing is fitted, every value NaN
+7     ``FAILED``       (:mod:`tsmodels.pipeline`) the computation of the object's chunk raised,
+                       twice; the row's ``error`` column holds the exception
 ====  ===============  ==================================================================
 """
 
@@ -29,12 +31,13 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["FitResult", "Posterior", "STATUS", "OK", "MAX_STEPS", "NO_DATA", "NONFINITE",
-           "BAD_HESSIAN", "DIVERGED", "MISSING_META"]
+           "BAD_HESSIAN", "DIVERGED", "MISSING_META", "FAILED"]
 
-OK, MAX_STEPS, NO_DATA, NONFINITE, BAD_HESSIAN, DIVERGED, MISSING_META = 0, 1, 2, 3, 4, 5, 6
+OK, MAX_STEPS, NO_DATA, NONFINITE, BAD_HESSIAN, DIVERGED, MISSING_META, FAILED = range(8)
 #: code -> name
 STATUS = {OK: "OK", MAX_STEPS: "MAX_STEPS", NO_DATA: "NO_DATA", NONFINITE: "NONFINITE",
-          BAD_HESSIAN: "BAD_HESSIAN", DIVERGED: "DIVERGED", MISSING_META: "MISSING_META"}
+          BAD_HESSIAN: "BAD_HESSIAN", DIVERGED: "DIVERGED", MISSING_META: "MISSING_META",
+          FAILED: "FAILED"}
 
 #: Posterior quantiles reported by :meth:`Posterior.summary` (probability, column suffix).
 QUANTILES = ((0.025, "q025"), (0.16, "q16"), (0.5, "q50"), (0.84, "q84"), (0.975, "q975"))
