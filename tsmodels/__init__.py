@@ -5,7 +5,7 @@ The public API is re-exported here; implementations live in private-by-conventio
 """
 
 from tsmodels import config, engine, fitting, io, models, periodogram, plot, simulate
-from tsmodels import pipeline
+from tsmodels import nested, pipeline
 from tsmodels import kernels
 from tsmodels.kernels import fap as _fap, gp as _gp, linalg as _linalg, lombscargle as _ls, multiband as _mb  # noqa: F401  (ts.kernels.*)
 from tsmodels.kernels import supernova as _supernova  # noqa: F401  (ts.kernels.supernova)
@@ -36,6 +36,7 @@ __all__ = [
     "lombscargle",
     "lombscargle_multiband",
     "models",
+    "nested",
     "periodogram",
     "pipeline",
     "plot",

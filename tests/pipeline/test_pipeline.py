@@ -319,7 +319,7 @@ def test_cli_fit_periodogram_resume_and_errors(survey, tmp_path, capsys):
     out = tmp_path / "fits"
     assert main(["fit", "Constant", str(path), str(out), "--chunk-size", "15", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "40 objects in 3 chunks" in text and "status: OK 39, NO_DATA 1" in text
+    assert "40 objects in 3 chunk(s)" in text and "status: OK 39, NO_DATA 1" in text
     assert main(["fit", "Constant", str(path), str(out), "--chunk-size", "15", "--resume", "--quiet"]) == 0
     assert "3 finished before (resumed)" in capsys.readouterr().out
     # a second run without --resume, an unknown model, a missing column: one line, status 2

@@ -67,11 +67,12 @@ class RunSummary:
 
     def __str__(self) -> str:
         st = ", ".join(f"{k} {v}" for k, v in sorted(self.status.items(), key=lambda kv: -kv[1]))
-        lines = [f"{self.n_objects} objects in {self.n_chunks} chunks -> {self.sink}",
+        computed = self.n_chunks - self.n_resumed
+        lines = [f"{self.n_objects} objects in {self.n_chunks} chunk(s) -> {self.sink}",
                  f"status: {st or 'none'}",
-                 f"{self.n_chunks - self.n_resumed} chunks computed in {self.seconds:.1f} s "
-                 f"({self.objects_per_second:.1f} objects/s)"
-                 + (f", {self.n_resumed} finished before (resumed)" if self.n_resumed else "")]
+                 (f"{computed} chunk(s) computed in {self.seconds:.1f} s ({self.objects_per_second:.1f} objects/s)"
+                  if computed else "nothing left to compute")
+                 + (f"; {self.n_resumed} finished before (resumed)" if self.n_resumed else "")]
         if self.n_dropped:
             lines.append(f"{self.n_dropped} invalid points dropped (per object: n_dropped column)")
         if self.n_failed_chunks:
@@ -155,8 +156,9 @@ def _check_resume(old: dict, new: dict, sink: Path) -> None:
             else:
                 what.append(f"{label} ({old.get(key)!r} -> {new[key]!r})")
     if what:
-        raise PipelineError(f"{sink} holds a run with different {'; '.join(what)}; it cannot be resumed "
-                            "with these settings: choose a new output directory, or delete this one")
+        raise PipelineError(f"{sink} holds a run that differs from this one in {'; '.join(what)}; it "
+                            "cannot be resumed with these settings: choose a new output directory, "
+                            "or delete this one")
 
 
 def run(task, source, sink, *, chunk_size: int = 10_000, resume: bool = True, dask_client=None,
