@@ -308,9 +308,13 @@ def test_dask_local_cluster_gives_the_rows_of_a_local_run(survey, tmp_path):
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         s = _run(task, path, tmp_path / "dask", chunk_size=10, dask_client=client)
+        # the command line's --dask takes the scheduler's address
+        assert main(["fit", "Constant", str(path), str(tmp_path / "cli"), "--chunk-size", "10",
+                     "--dask", cluster.scheduler_address, "--quiet"]) == 0
     assert s.n_chunks == 4 and s.n_failed_chunks == 0
-    pd.testing.assert_frame_equal(pipeline.read_results(tmp_path / "dask"),
-                                  pipeline.read_results(tmp_path / "local"))
+    local = pipeline.read_results(tmp_path / "local")
+    pd.testing.assert_frame_equal(pipeline.read_results(tmp_path / "dask"), local)
+    pd.testing.assert_frame_equal(pipeline.read_results(tmp_path / "cli"), local)
 
 
 # ------------------------------------------------------------------------------ CLI

@@ -305,8 +305,9 @@ def _run_dask(client, task, source, plan, todo, sink, id_name, record):
         from distributed import Client, as_completed
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError("dask_client= needs dask.distributed (pip install 'tsmodels[dask]')") from err
-    if isinstance(client, str):
-        client = Client(client)
+    if isinstance(client, str):  # an address: a client of our own, closed at the end
+        with Client(client) as own:
+            return _run_dask(own, task, source, plan, todo, sink, id_name, record)
     threads = sum(client.nthreads().values()) or 1
     pending = list(reversed(todo))
     attempts = {}
