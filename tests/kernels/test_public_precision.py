@@ -40,7 +40,8 @@ def test_every_public_kernel_is_float64_by_default():
         "tsmodels.kernels.lombscargle", "tsmodels.kernels.multiband", "tsmodels.kernels.fap",
         "tsmodels.kernels.linalg", "tsmodels.kernels.gp", "tsmodels.kernels.gp.drw",
         "tsmodels.kernels.gp.carma", "tsmodels.kernels.gp.multiband",
-        "tsmodels.kernels.microlensing", "tsmodels.kernels.supernova.parametric"}
+        "tsmodels.kernels.microlensing", "tsmodels.kernels.supernova.parametric",
+        "tsmodels.kernels.supernova.salt", "tsmodels.kernels.supernova.dust"}
     checked = 0
     for mod in modules:
         for name in getattr(mod, "__all__", ()):
