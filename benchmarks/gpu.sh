@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark at GPU-sized workloads, in at most about 8 minutes, with the figures written to
+# Every benchmark at GPU-sized workloads, in at most about 10 minutes, with the figures written to
 # benchmarks/RESULTS.md (or, when $OUT is set, to $OUT/RESULTS_gpu.md and $OUT/gpu.log, to be
 # merged into RESULTS.md by hand) under a heading that names the device.
 #
@@ -37,12 +37,14 @@ VERSIONS=$("$PY" -c 'import jax, numpy; print(f"jax {jax.__version__}, numpy {nu
 if (( QUICK )); then
   LS="--n-objects 100 --repeat 1 --quick"; GP="--sizes 100 1000 --fits 100 --min-time 0.2"
   FIT="--n-fit 200 --n-scipy 20 --n-sample 20 --n-numpyro 2 --warmup 100 --samples 100 --chains 2"
-  LAT="--tasks fit_drw lombscargle --objects 100"; LIMIT=(300 300 300 300)
+  LAT="--tasks fit_drw lombscargle --objects 100"; PIPE="--n 600 --chunk-size 300 --anchor-n 20"
+  LIMIT=(300 300 300 300 300)
 else
   LS="--n-objects 20000 --repeat 2"; GP="--sizes 1000 10000 100000 --fits 10000 --min-time 0.5"
   FIT="--n-fit 20000 --n-scipy 100 --n-sample 2000 --n-numpyro 5"
   LAT="--tasks fit_drw fit_multiband_drw sample_drw lombscargle lombscargle_multiband --objects 2000"
-  LIMIT=(120 100 150 110)
+  PIPE="--n 50000 --chunk-size 25000 --anchor-n 200"
+  LIMIT=(120 100 150 110 120)
 fi
 
 run() {  # name, limit, command...
@@ -64,6 +66,7 @@ run "bench_lombscargle.py" "${LIMIT[0]}" "$PY" benchmarks/bench_lombscargle.py $
 run "bench_gp.py" "${LIMIT[1]}" "$PY" benchmarks/bench_gp.py $GP
 run "bench_fitting.py" "${LIMIT[2]}" "$PY" benchmarks/bench_fitting.py $FIT
 run "bench_latency.py" "${LIMIT[3]}" "$PY" benchmarks/bench_latency.py $LAT
+run "bench_pipeline.py" "${LIMIT[4]}" "$PY" benchmarks/bench_pipeline.py $PIPE
 
 {
   echo

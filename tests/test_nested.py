@@ -75,6 +75,8 @@ def test_lsdb_catalog_one_batched_call_per_partition(objects, tmp_path):
     with pytest.warns(pipeline.PerformanceWarning):
         pipeline.run(pipeline.Fit(ts.models.Constant()), tmp_path / "sim" / "sim" / "dataset",
                      tmp_path / "out", chunk_size=10, progress=False)
+    with pytest.raises(TypeError, match="ts.nested.map_partitions"):
+        pipeline.run(pipeline.Fit(ts.models.Constant()), catalog, tmp_path / "x")
     streamed = pipeline.read_results(tmp_path / "out").set_index("id").loc[rows["id"].to_numpy()]
     np.testing.assert_allclose(streamed["loglike"], rows["loglike"].to_numpy(), rtol=1e-10)
 

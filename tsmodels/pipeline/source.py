@@ -321,5 +321,11 @@ def as_source(source) -> ParquetSource:
         return ParquetSource(str(source))
     if isinstance(source, Mapping):
         return ParquetSource(**source)
+    if hasattr(source, "hc_structure"):  # an lsdb catalog: its selections live in the object
+        path = getattr(source.hc_structure, "catalog_path", None)
+        raise TypeError("an LSDB catalog: use ts.nested.map_partitions(task, catalog), which keeps "
+                        "its selections (cone searches, filters, columns); for a resumable run over "
+                        "the whole catalog give ts.pipeline.run its parquet files"
+                        + (f", {path}/dataset" if path else ""))
     raise TypeError(f"source must be a parquet path or a ts.pipeline.ParquetSource, got "
                     f"{type(source).__name__}")
