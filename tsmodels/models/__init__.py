@@ -8,7 +8,7 @@ from tsmodels.models.base import (LinearSolution, Model, PooledBandsWarning, Sin
 from tsmodels.models.carma import CARMA, DHO
 from tsmodels.models.constant import Constant
 from tsmodels.models.drw import DRW, MultibandDRW
-from tsmodels.models.microlensing import PSPL
+from tsmodels.models.microlensing import FSPL, PSPL
 from tsmodels.models.periodic import FourierSeries
 from tsmodels.models.parametric_sn import Bazin, Villar
 
@@ -25,6 +25,7 @@ __all__ = [
     "DHO",
     "CARMA",
     "PSPL",
+    "FSPL",
     "Bazin",
     "Villar",
 ]
