@@ -11,6 +11,7 @@ from tsmodels.models.drw import DRW, MultibandDRW
 from tsmodels.models.microlensing import FSPL, PSPL
 from tsmodels.models.periodic import FourierSeries
 from tsmodels.models.parametric_sn import Bazin, Villar
+from tsmodels.models.salt import SALT2, SALT3
 
 __all__ = [
     "Model",
@@ -28,4 +29,6 @@ __all__ = [
     "FSPL",
     "Bazin",
     "Villar",
+    "SALT2",
+    "SALT3",
 ]
