@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from tsmodels import io
-from tsmodels.pipeline.runner import _rows
+from tsmodels.pipeline.tasks import result_table
 from tsmodels.pipeline.tasks import Fit, Periodogram, Sample, as_task
 
 __all__ = ["to_batch", "apply", "fit", "sample", "periodogram", "map_partitions"]
@@ -100,7 +100,7 @@ def apply(task, frame: pd.DataFrame, **source):
     if isinstance(task, Periodogram) and task.baseline is None:
         task = task.prepare(types.SimpleNamespace(time_span=_time_span(batch)))
     task.check(batch)
-    rows = _rows(task(batch), batch, id_name).to_pandas()
+    rows = result_table(task(batch), batch, id_name).to_pandas()
     where = pd.Index(np.asarray(batch.ids)).get_indexer(ids)
     rows = rows.iloc[where].set_index(frame.index)
     return _frame(rows)

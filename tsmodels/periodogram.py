@@ -737,6 +737,27 @@ class Peaks(NamedTuple):
     index: np.ndarray
 
 
+_PEAK_BLOCK_ELEMENTS = 1 << 22
+
+
+def _peak_indices(f, P, k, exclude):
+    """Grid indices ``(b, k)`` of the ``k`` highest distinct local maxima per row (-1: none)."""
+    B = P.shape[0]
+    left = np.concatenate([np.full((B, 1), -np.inf), P[:, :-1]], axis=1)
+    right = np.concatenate([P[:, 1:], np.full((B, 1), -np.inf)], axis=1)
+    cand = np.where((P >= left) & (P >= right) & np.isfinite(P), P, -np.inf)
+    del left, right
+    idx = np.full((B, k), -1, np.int64)
+    rows = np.arange(B)
+    for j in range(k):
+        i = np.argmax(cand, axis=1)
+        ok = np.isfinite(cand[rows, i])
+        idx[:, j] = np.where(ok, i, -1)
+        near = np.abs(f[None, :] - f[i][:, None]) <= exclude
+        cand[near & ok[:, None]] = -np.inf
+    return idx
+
+
 def best_periods(frequency, power, k=3, *, exclude=None, batch=None, normalization="standard",
                  fap_method="baluev", **fap_kwargs):
     """The ``k`` highest distinct peaks of each periodogram.
@@ -757,27 +778,22 @@ def best_periods(frequency, power, k=3, *, exclude=None, batch=None, normalizati
         :class:`Peaks` with ``(B, k)`` period (days), frequency, power, fap, index.
     """
     f = np.asarray(frequency, np.float64)
-    P = np.atleast_2d(np.asarray(power, np.float64))
+    P = np.atleast_2d(np.asarray(power))
     if P.shape[-1] != f.size:
         raise ValueError(f"power has {P.shape[-1]} frequencies, frequency has {f.size}")
     B, F = P.shape
     if exclude is None:
         exclude = 5 * (f[-1] - f[0]) / max(F - 1, 1)
-    left = np.concatenate([np.full((B, 1), -np.inf), P[:, :-1]], axis=1)
-    right = np.concatenate([P[:, 1:], np.full((B, 1), -np.inf)], axis=1)
-    cand = np.where((P >= left) & (P >= right) & np.isfinite(P), P, -np.inf)
     idx = np.full((B, k), -1, np.int64)
-    rows = np.arange(B)
-    for j in range(k):
-        i = np.argmax(cand, axis=1)
-        ok = np.isfinite(cand[rows, i])
-        idx[:, j] = np.where(ok, i, -1)
-        near = np.abs(f[None, :] - f[i][:, None]) <= exclude
-        cand = np.where(near & ok[:, None], -np.inf, cand)
+    # blocks of rows: the peak search needs a few (rows, F) temporaries, which for a chunk of
+    # thousands of objects on a grid of 10^5 frequencies would be gigabytes each
+    step = max(1, _PEAK_BLOCK_ELEMENTS // max(F, 1))
+    for lo in range(0, B, step):
+        idx[lo:lo + step] = _peak_indices(f, P[lo:lo + step].astype(np.float64), k, exclude)
     good = idx >= 0
     ii = np.where(good, idx, 0)
     freq = np.where(good, f[ii], np.nan)
-    pw = np.where(good, np.take_along_axis(P, ii, axis=1), np.nan)
+    pw = np.where(good, np.take_along_axis(P, ii, axis=1).astype(np.float64), np.nan)
     fap = np.full((B, k), np.nan)
     if batch is not None:
         fap = false_alarm_probability(np.where(good, pw, 0.0), batch, f, normalization=normalization,
@@ -891,7 +907,7 @@ def find_periods(batch, frequency=None, *, minimum_frequency=None, maximum_frequ
     idx = np.where(bad, -1, np.take_along_axis(cand.index, order, axis=1))
     fap = np.full(f_out.shape, np.nan)
     if fap_method is not None:
-        p_search = np.take_along_axis(power.astype(np.float64), np.maximum(idx, 0), axis=1)
+        p_search = np.take_along_axis(power, np.maximum(idx, 0), axis=1).astype(np.float64)
         fap = false_alarm_probability(np.where(bad, 0.0, p_search), batch, freq,
                                       method=fap_method, multiband=multiband,
                                       use_errors=use_errors, **fap_kw)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -17,7 +16,7 @@ import pyarrow.parquet as pq
 from tsmodels.fitting.results import FAILED, STATUS
 from tsmodels.pipeline import sink as _sink
 from tsmodels.pipeline.source import ChunkSpec, as_source
-from tsmodels.pipeline.tasks import as_task
+from tsmodels.pipeline.tasks import as_task, result_table
 
 __all__ = ["run", "RunSummary", "PipelineError", "process_chunk", "MANIFEST_FORMAT"]
 
@@ -41,6 +40,7 @@ class RunSummary:
         n_objects: objects in the input.
         n_chunks: chunks in the plan.
         n_resumed: chunks already finished by an earlier run (skipped).
+        n_resumed_objects: objects in those chunks.
         n_failed_chunks: chunks whose computation raised twice (written as ``FAILED`` rows).
         status: ``{status name: objects}`` over all rows in the sink.
         n_dropped: points dropped by validation, over the chunks computed in this run.
@@ -52,6 +52,7 @@ class RunSummary:
     n_objects: int
     n_chunks: int
     n_resumed: int = 0
+    n_resumed_objects: int = 0
     n_failed_chunks: int = 0
     status: dict = field(default_factory=dict)
     n_dropped: int = 0
@@ -60,10 +61,9 @@ class RunSummary:
 
     @property
     def objects_per_second(self) -> float:
-        done = self.n_objects - self._resumed_objects
+        """Objects computed in this run (resumed chunks excluded) per second of wall time."""
+        done = self.n_objects - self.n_resumed_objects
         return done / self.seconds if self.seconds > 0 else float("nan")
-
-    _resumed_objects: int = 0
 
     def __str__(self) -> str:
         st = ", ".join(f"{k} {v}" for k, v in sorted(self.status.items(), key=lambda kv: -kv[1]))
@@ -92,18 +92,6 @@ def _versions() -> dict:
             "pyarrow": pyarrow.__version__}
 
 
-def _rows(df: pd.DataFrame, batch, id_name: str) -> pa.Table:
-    """The task's rows with the pipeline's columns: id (named as in the input), n_obs,
-    n_dropped, error."""
-    df = df.rename(columns={"id": id_name})
-    df["n_obs"] = np.asarray(batch.n_obs, np.int64)
-    dropped = batch.dropped
-    df["n_dropped"] = (np.zeros(len(batch), np.int64) if dropped is None
-                       else dropped.to_numpy().sum(axis=1).astype(np.int64))
-    df["error"] = pd.Series([None] * len(df), dtype="string")
-    return pa.Table.from_pandas(df, preserve_index=False)
-
-
 def _failed_rows(ids, id_name: str, error: str) -> pa.Table:
     return pa.table({id_name: pa.array(np.asarray(ids)), "status": pa.array(np.full(len(ids), FAILED, np.int64)),
                      "error": pa.array([error] * len(ids), pa.string())})
@@ -127,7 +115,7 @@ def process_chunk(task, source, bands, spec: ChunkSpec, sink: str, id_name: str,
             if len(batch) != spec.n_objects or not np.array_equal(np.asarray(batch.ids), np.asarray(ids)):
                 raise RuntimeError(f"chunk {spec.index} holds {len(batch)} objects, the plan "
                                    f"{spec.n_objects}: the input changed during the run")
-            table = _rows(task(batch), batch, id_name)
+            table = result_table(task(batch), batch, id_name)
             error = None
             break
         except Exception as err:  # noqa: BLE001 - failures stay local to the chunk
@@ -238,8 +226,8 @@ def run(task, source, sink, *, chunk_size: int = 10_000, resume: bool = True, da
     _sink.clean_temporary(sink)
     done = [c for c in chunks if (sink / c.file).exists()]
     todo = [c for c in chunks if not (sink / c.file).exists()]
-    summary = RunSummary(str(sink), int(len(plan.ids)), len(chunks), n_resumed=len(done))
-    summary._resumed_objects = sum(c.n_objects for c in done)
+    summary = RunSummary(str(sink), int(len(plan.ids)), len(chunks), n_resumed=len(done),
+                         n_resumed_objects=sum(c.n_objects for c in done))
     status = Counter()
     for c in done:
         status.update(pq.read_table(sink / c.file, columns=["status"]).column("status").to_numpy().tolist())
@@ -254,7 +242,7 @@ def run(task, source, sink, *, chunk_size: int = 10_000, resume: bool = True, da
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=summary.n_objects, initial=summary._resumed_objects, unit="obj",
+    bar = tqdm(total=summary.n_objects, initial=summary.n_resumed_objects, unit="obj",
                disable=not progress, dynamic_ncols=True, desc="tsmodels")
 
     def record(out, spec):

@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from tsmodels import io
 from tsmodels.lightcurves import DataQualityWarning, LightCurveBatch, _band_sort_key
@@ -116,8 +117,6 @@ def _files_fingerprint(dataset: ds.FileSystemDataset, root: Path) -> str:
             rel = p.name
         h.update(rel.encode())
         h.update(str(p.stat().st_size).encode())
-        import pyarrow.parquet as pq
-
         md = pq.ParquetFile(path).metadata.to_dict()
         md.pop("created_by", None)
         h.update(json.dumps(md, sort_keys=True, default=str).encode())
@@ -176,10 +175,25 @@ class ParquetSource:
         return out
 
     def _dataset(self) -> ds.FileSystemDataset:
+        # discovered once per source object (listing a directory of many files costs a walk of
+        # it); not pickled, so a Dask worker discovers it once on its side
+        cached = self.__dict__.get("_dataset_cache")
+        if cached is not None:
+            return cached
         try:
-            return ds.dataset(self.path, format="parquet")
+            dataset = ds.dataset(self.path, format="parquet")
         except (pa.ArrowInvalid, OSError) as err:
             raise ValueError(f"{self.path}: not a readable parquet dataset ({err})") from None
+        object.__setattr__(self, "_dataset_cache", dataset)
+        return dataset
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_dataset_cache", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
 
     def _columns(self, schema: pa.Schema):
         """(layout, id name, nested column, kind, candidate names)."""

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from tsmodels.fitting.results import NO_DATA, NONFINITE, OK
 
-__all__ = ["Task", "Fit", "Sample", "Periodogram", "model_from_string", "as_task"]
+__all__ = ["Task", "Fit", "Sample", "Periodogram", "model_from_string", "as_task", "result_table"]
 
 
 class Task:
@@ -233,3 +234,24 @@ def as_task(task) -> Task:
         return Fit(task)
     raise TypeError(f"task must be ts.pipeline.Fit(model), Sample(model), Periodogram() or a "
                     f"model, got {type(task).__name__}")
+
+
+def result_table(rows: pd.DataFrame, batch, id_name: str = "id") -> pa.Table:
+    """A task's rows with the columns every pipeline output carries, as an Arrow table.
+
+    Args:
+        rows: the task's output on ``batch`` (one row per object, batch order, an ``id`` column).
+        batch: the batch the rows were computed from.
+        id_name: the id column's name in the output (the input's, e.g. ``diaObjectId``).
+
+    Returns:
+        ``rows`` with ``id`` renamed to ``id_name`` and ``n_obs`` (valid points per object),
+        ``n_dropped`` (points dropped by validation) and ``error`` (null) added.
+    """
+    df = rows.rename(columns={"id": id_name})
+    df["n_obs"] = np.asarray(batch.n_obs, np.int64)
+    dropped = batch.dropped
+    df["n_dropped"] = (np.zeros(len(batch), np.int64) if dropped is None
+                       else dropped.to_numpy().sum(axis=1).astype(np.int64))
+    df["error"] = pd.Series([None] * len(df), dtype="string")
+    return pa.Table.from_pandas(df, preserve_index=False)
