@@ -223,3 +223,32 @@ def test_single_band_models_and_periodogram_warn_when_pooling_bands(rng):
         ts.fit(ts.models.DRW(), batch)
     with pytest.raises(ValueError, match=r"band 'u' is not in the batch's bands"):
         ts.fit(ts.models.DHO(band="u"), batch)
+
+
+def test_per_point_columns_follow_selection_padding_and_devices(rng):
+    """``with_points`` columns ride along with sub-batches, padding (0 there), ``to_jax`` and
+    the engine's device batches, and reach the model as ``lc.points`` ``[N]``; a column of the
+    wrong shape or with NaN at a real point is a ValueError."""
+    from tsmodels import engine
+
+    t = [np.sort(rng.uniform(0, 10, n)) for n in (5, 9, 3)]
+    batch = ts.LightCurveBatch.from_arrays(t=t, flux=[np.ones(len(x)) for x in t],
+                                           flux_err=[np.ones(len(x)) for x in t])
+    col = np.where(np.asarray(batch.mask), np.arange(batch.t.size).reshape(batch.t.shape) + 1.0, 7.0)
+    b = batch.with_points(w=col)
+    assert np.all(b.points["w"][~np.asarray(b.mask)] == 0)
+    sub = b[[2, 0]].pad_to(12)
+    np.testing.assert_array_equal(sub.points["w"][1, :5], col[0, :5])
+    assert sub.points["w"].shape == (2, 12) and np.all(sub.points["w"][:, 5:] == 0)
+    assert b.with_meta(z=[1.0, 2.0, 3.0]).points.keys() == {"w"}
+    one = jax.tree_util.tree_map(lambda x: x[1], b.to_jax("float32"))
+    assert one.points["w"].dtype == jnp.float32 and one.points["w"].shape == (9,)
+    for ch in engine.plan(b, batch_size=2, workers=1):
+        dev = engine.device_batch(ch, np.float64)
+        np.testing.assert_array_equal(np.asarray(dev.points["w"])[:len(ch)], ch.batch.points["w"])
+    with pytest.raises(ValueError, match="shape"):
+        batch.with_points(w=np.ones(3))
+    bad = col.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="non-finite"):
+        batch.with_points(w=bad)

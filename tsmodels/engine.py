@@ -253,8 +253,10 @@ def device_batch(chunk: Chunk, dtype) -> LightCurveBatch:
         meta = {k: jax.device_put(pad_rows(np.asarray(v, dtype=dt), chunk.size), chunk.device)
                 for k, v in sub.meta.items()}
         t_ref = jax.device_put(pad_rows(np.asarray(sub.t_ref, dtype=dt), chunk.size), chunk.device)
+        points = {k: jax.device_put(pad_rows(np.asarray(v, dtype=dt), chunk.size), chunk.device)
+                  for k, v in sub.points.items()}
     return LightCurveBatch(**leaves, bands=sub.bands, ids=sub.ids, t_ref=t_ref, dropped=sub.dropped,
-                           meta=meta)
+                           meta=meta, points=points)
 
 
 def put(x, chunk: Chunk):

@@ -108,6 +108,9 @@ class LightCurveBatch:
         mask: ``[B, N]`` bool, True for a real observation.
         meta: ``{name: [B] float64}`` per-object columns (redshift ``z``, ``mwebv``, ``ra``,
             ``dec``, user columns); NaN where unknown for an object.
+        points: ``{name: [B, N] float64}`` per-point columns computed on the host for a model
+            (e.g. the projected Earth offsets of annual microlensing parallax, added by
+            :meth:`tsmodels.models.Model.prepare_batch`); 0 at padding. Empty by default.
         bands: tuple of band names (static).
         ids: ``[B]`` object ids (host only).
         t_ref: ``[B]`` float64 reference epochs, MJD (host only): mean time of valid points.
@@ -118,7 +121,7 @@ class LightCurveBatch:
     _LEAVES = ("t", "flux", "flux_err", "band", "mask")
 
     def __init__(self, t, flux, flux_err, band, mask, *, bands, ids=None, t_ref=None, dropped=None,
-                 meta=None):
+                 meta=None, points=None):
         self.t = t
         self.flux = flux
         self.flux_err = flux_err
@@ -132,15 +135,17 @@ class LightCurveBatch:
         self.t_ref = t_ref
         self.dropped = dropped
         self.meta = dict(meta) if meta else {}
+        self.points = dict(points) if points else {}
 
     # ------------------------------------------------------------------ pytree
     def tree_flatten(self):
-        return (self.t, self.flux, self.flux_err, self.band, self.mask, self.meta, self.t_ref), self.bands
+        return ((self.t, self.flux, self.flux_err, self.band, self.mask, self.meta, self.t_ref,
+                 self.points), self.bands)
 
     @classmethod
     def tree_unflatten(cls, bands, children):
         obj = object.__new__(cls)
-        obj.t, obj.flux, obj.flux_err, obj.band, obj.mask, obj.meta, obj.t_ref = children
+        obj.t, obj.flux, obj.flux_err, obj.band, obj.mask, obj.meta, obj.t_ref, obj.points = children
         obj.bands, obj.ids, obj.dropped = bands, None, None
         return obj
 
@@ -535,19 +540,24 @@ class LightCurveBatch:
         if width < need:
             raise ValueError(f"width {width} is shorter than the longest selected object ({need})")
         arrs = {k: np.asarray(getattr(self, k))[idx] for k in self._LEAVES}
+        points = {k: np.asarray(v)[idx] for k, v in self.points.items()}
         cur = arrs["t"].shape[1]
         if width <= cur:
             arrs = {k: v[:, :width] for k, v in arrs.items()}
+            points = {k: v[:, :width] for k, v in points.items()}
         else:
             extra = width - cur
             arrs["t"] = np.concatenate([arrs["t"], np.repeat(arrs["t"][:, -1:], extra, 1)], 1)
             for k, fill in (("flux", 0.0), ("flux_err", 1.0), ("band", 0), ("mask", False)):
                 pad = np.full((len(idx), extra), fill, dtype=arrs[k].dtype)
                 arrs[k] = np.concatenate([arrs[k], pad], 1)
+            points = {k: np.concatenate([v, np.zeros((len(idx), extra), v.dtype)], 1)
+                      for k, v in points.items()}
         dropped = None if self.dropped is None else self.dropped.iloc[idx]
         meta = {k: np.asarray(v)[idx] for k, v in self.meta.items()}
         return LightCurveBatch(**arrs, bands=self.bands, ids=np.asarray(self.ids)[idx],
-                               t_ref=np.asarray(self.t_ref)[idx], dropped=dropped, meta=meta)
+                               t_ref=np.asarray(self.t_ref)[idx], dropped=dropped, meta=meta,
+                               points=points)
 
     def pad_to(self, width: int) -> "LightCurveBatch":
         """The same objects padded (or trimmed) to ``width`` columns (>= the longest object)."""
@@ -611,9 +621,10 @@ class LightCurveBatch:
                 mask=jnp.asarray(np.asarray(self.mask, dtype=bool)),
             )
             meta = {k: jnp.asarray(np.asarray(v, dtype=dt)) for k, v in self.meta.items()}
+            points = {k: jnp.asarray(np.asarray(v, dtype=dt)) for k, v in self.points.items()}
             t_ref = jnp.asarray(np.asarray(self.t_ref, dtype=dt))
         out = LightCurveBatch(**arrs, bands=self.bands, ids=self.ids, t_ref=t_ref, dropped=self.dropped,
-                              meta=meta)
+                              meta=meta, points=points)
         return out
 
     def time_split(self, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
@@ -689,7 +700,32 @@ class LightCurveBatch:
         for k, v in columns.items():
             meta[k] = _object_column(v, k, len(self))
         return LightCurveBatch(self.t, self.flux, self.flux_err, self.band, self.mask, bands=self.bands,
-                               ids=self.ids, t_ref=self.t_ref, dropped=self.dropped, meta=meta)
+                               ids=self.ids, t_ref=self.t_ref, dropped=self.dropped, meta=meta,
+                               points=self.points)
+
+    def with_points(self, **columns) -> "LightCurveBatch":
+        """A batch with per-point columns added or replaced (see ``points``).
+
+        Args:
+            **columns: ``name=[B, N]`` finite values, aligned with ``t`` (padding included;
+                values at padding are set to 0).
+
+        Raises:
+            ValueError: for a column of another shape or with non-finite values at real points.
+        """
+        points = dict(self.points)
+        shape = np.shape(self.t)
+        mask = np.asarray(self.mask, bool)
+        for k, v in columns.items():
+            a = np.asarray(v, np.float64)
+            if a.shape != shape:
+                raise ValueError(f"per-point column {k!r} has shape {a.shape}, the batch {shape}")
+            if not np.all(np.isfinite(a[mask])):
+                raise ValueError(f"per-point column {k!r} has non-finite values at real points")
+            points[k] = np.where(mask, a, 0.0)
+        return LightCurveBatch(self.t, self.flux, self.flux_err, self.band, self.mask, bands=self.bands,
+                               ids=self.ids, t_ref=self.t_ref, dropped=self.dropped, meta=self.meta,
+                               points=points)
 
     def summary(self) -> pd.DataFrame:
         """One row per object: n_obs, points per band, t_ref (MJD), time span (days), dropped."""

@@ -202,6 +202,7 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
     """
     check_model(model)
     model.check_batch(batch)
+    batch = model.prepare_batch(batch)
     meta_ok = model.meta_ok(batch)
     dt = resolve_dtype(dtype)
     for name, v, lo in (("num_warmup", num_warmup, 0), ("num_samples", num_samples, 4),

@@ -157,6 +157,7 @@ def fit(model, batch, *, method: str = "auto", n_starts: int | None = None, max_
     """
     check_model(model)
     model.check_batch(batch)
+    batch = model.prepare_batch(batch)
     meta_ok = model.meta_ok(batch)
     dt = resolve_dtype(dtype)
     method = resolve_method(model, method)

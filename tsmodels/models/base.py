@@ -69,6 +69,12 @@ With this, the engines obtain generically:
 ``check_batch(batch)`` (optional)
     Host-side check of a batch before fitting (e.g. a warning that a single-band model would
     pool several bands); the default checks ``meta_columns``.
+``prepare_batch(batch)`` (optional)
+    Host-side precomputation, after ``check_batch``: returns the batch the model is evaluated
+    on, e.g. with per-point columns (:attr:`LightCurveBatch.points`, ``lc.points[name]`` is
+    ``[N]`` inside ``loglike``) that need host libraries, such as Earth positions from an
+    ephemeris. Called by ``ts.fit``/``ts.sample`` on the calling thread; the default returns
+    the batch unchanged.
 
 Models must be hashable (frozen dataclasses of hashable fields): the fitting layer caches one
 compiled function per model and bucket shape.
@@ -204,6 +210,10 @@ class Model:
                 f"{self.name} needs the per-object column(s) {missing}, which the batch lacks "
                 f"(it has {sorted(batch.meta)}); add them with LightCurveBatch.from_pandas(..., "
                 "meta=object_table) or batch.with_meta(...)")
+
+    def prepare_batch(self, batch):
+        """The batch this model is evaluated on (module docstring); default: ``batch``."""
+        return batch
 
     def meta_ok(self, batch) -> np.ndarray:
         """``[B]`` bool: the object's :attr:`meta_columns` are all finite."""

@@ -6,17 +6,26 @@ fluxes are linear nuisance parameters solved in closed form (weighted least squa
 evaluation, as MulensModel's ``FitData.fit_fluxes`` does; the chi2 is in flux space. Fluxes in
 MulensModel's units follow from magnitudes with a 22 mag zero point
 (:func:`tsmodels.kernels.microlensing.mag_to_flux`); any flux unit works, the fluxes scale.
+
+Annual parallax (``parallax=True``, both models) adds ``pi_E_N`` and ``pi_E_E``: the Earth's
+projected offsets (:func:`tsmodels.kernels.microlensing.earth_offsets`, astropy's built-in
+ephemeris) are computed once per light curve on the host by :meth:`PSPL.prepare_batch` from the
+object's sky position (``ra``, ``dec`` per-object columns, degrees) and absolute times, and
+bend the trajectory inside the likelihood
+(:func:`tsmodels.kernels.microlensing.parallax_trajectory`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from tsmodels.kernels.microlensing import fspl_magnification, pspl_magnification
+from tsmodels.kernels.microlensing import (earth_offsets, fspl_magnification, parallax_trajectory,
+                                           pspl_magnification)
 from tsmodels.models.base import Model, banded_linear_solve
 
 __all__ = ["PSPL", "FSPL"]
@@ -32,34 +41,157 @@ class PSPL(Model):
       minus the object's ``t_ref``; add ``t_ref`` for the absolute epoch). Prior: uniform over
       ``t0_range`` (days).
     * ``u0``: impact parameter in Einstein radii, uniform on ``u0_range`` (default
-      ``(1e-4, 3)``; positive, since a PSPL magnification depends only on :math:`|u_0|`).
+      ``(1e-4, 3)``, positive, since without parallax a point-lens magnification depends only on
+      :math:`|u_0|`; with parallax ``(-3, 3)``: the two signs are distinct solutions).
     * ``tE``: Einstein timescale, days, log-uniform on ``tE_range`` (default ``(0.1, 1000)``).
+    * with ``parallax=True``, ``pi_E_N`` and ``pi_E_E``: north and east components of the
+      microlensing parallax vector (dimensionless, in MulensModel's convention), each uniform
+      on ``pi_E_range`` (default ``(-3, 3)``).
 
     Linear parameters per band ``b``: ``source_flux_<b>`` and ``blend_flux_<b>`` (flux units of
     the batch), profiled in ``loglike``/``residuals``.
+
+    Parallax options:
+
+    * ``t0_par``: the reference epoch of the parallax (MulensModel's ``t_0_par``), absolute, in
+      the batch's time system: a number (the same for every object), the name of a per-object
+      column, or ``None``: each object's brightest point (the data-driven ``t0`` start), which
+      :meth:`parallax_epochs` reports. The fitted ``t0``, ``u0`` and ``tE`` refer to the frame
+      moving with the Earth at ``t0_par``: compare with published fits at their ``t_0_par``.
+    * ``time_offset``: days added to the batch's absolute times (``t + t_ref``) to give JD in
+      the TDB scale (HJD or BJD, as MulensModel assumes): 0 for JD, 2400000.5 for MJD (Rubin).
+    * the batch needs ``ra`` and ``dec`` (ICRS, degrees) per object; an object whose position
+      is NaN gets the status ``MISSING_META``.
     """
 
     t0_range: tuple[float, float] = (-1e4, 1e4)
-    u0_range: tuple[float, float] = (1e-4, 3.0)
+    u0_range: tuple[float, float] | None = None
     tE_range: tuple[float, float] = (0.1, 1000.0)
     n_starts: int = 3
+    parallax: bool = False
+    t0_par: float | str | None = None
+    time_offset: float = 0.0
+    pi_E_range: tuple[float, float] = (-3.0, 3.0)
 
-    param_names = ("t0", "u0", "tE")
+    _names = ("t0", "u0", "tE")
+    _u0_default = (1e-4, 3.0)
+
+    def __post_init__(self):
+        if self.u0_range is None:
+            object.__setattr__(self, "u0_range", (-3.0, 3.0) if self.parallax else self._u0_default)
+        object.__setattr__(self, "u0_range", tuple(float(v) for v in self.u0_range))
+        object.__setattr__(self, "pi_E_range", tuple(float(v) for v in self.pi_E_range))
+        if not isinstance(self.parallax, bool):
+            raise TypeError(f"{self.name}: parallax must be True or False, got {self.parallax!r}")
+        if self.t0_par is not None and not self.parallax:
+            raise ValueError(f"{self.name}: t0_par is an option of parallax=True")
+        if self.t0_par is not None and not isinstance(self.t0_par, str):
+            object.__setattr__(self, "t0_par", float(self.t0_par))
+            if not np.isfinite(self.t0_par):
+                raise ValueError(f"{self.name}: t0_par must be finite, got {self.t0_par!r}")
+        lo, hi = self.pi_E_range
+        if not lo < hi:
+            raise ValueError(f"{self.name}: pi_E_range must satisfy low < high, got {self.pi_E_range!r}")
+
+    @property
+    def param_names(self):
+        return self._names + (("pi_E_N", "pi_E_E") if self.parallax else ())
+
+    @property
+    def meta_columns(self):
+        if not self.parallax:
+            return ()
+        return ("ra", "dec") + ((self.t0_par,) if isinstance(self.t0_par, str) else ())
+
+    @property
+    def n_candidates(self):
+        return 18 if self.parallax else None
 
     @property
     def priors(self):
-        return {"t0": dist.Uniform(*self.t0_range), "u0": dist.Uniform(*self.u0_range),
-                "tE": dist.LogUniform(*self.tE_range)}
+        out = {"t0": dist.Uniform(*self.t0_range), "u0": dist.Uniform(*self.u0_range),
+               "tE": dist.LogUniform(*self.tE_range)}
+        if self.parallax:
+            out.update(pi_E_N=dist.Uniform(*self.pi_E_range), pi_E_E=dist.Uniform(*self.pi_E_range))
+        return out
 
     def linear_names(self, bands):
         return tuple(n for b in bands for n in (f"source_flux_{b}", f"blend_flux_{b}"))
 
-    def _magnification(self, params, t, band, bands):
+    # ------------------------------------------------------------------ parallax (host)
+    def parallax_epochs(self, batch) -> np.ndarray:
+        """``[B]`` reference epochs ``t0_par`` of the parallax, absolute, in the batch's time
+        system (class docstring); NaN where an object has no valid point."""
+        if not self.parallax:
+            raise ValueError(f"{self.name}: parallax_epochs needs parallax=True")
+        t_ref = np.asarray(batch.t_ref, np.float64)
+        if isinstance(self.t0_par, str):
+            return np.asarray(batch.meta[self.t0_par], np.float64)
+        if self.t0_par is not None:
+            return np.full(len(batch), self.t0_par)
+        peak = self._point_starts(batch, 1)["t0"][:, 0]
+        has = np.asarray(batch.mask).any(axis=1)
+        return np.where(has, peak + t_ref, np.nan)
+
+    def prepare_batch(self, batch):
+        """The batch with the Earth's projected offsets ``delta_n``, ``delta_e`` (AU) per point
+        (:func:`~tsmodels.kernels.microlensing.earth_offsets` at ``t + t_ref + time_offset``) and
+        the centred ``t0_par`` per object; unchanged without parallax."""
+        if not self.parallax:
+            return batch
+        t = np.asarray(batch.t, np.float64)
+        t_ref = np.asarray(batch.t_ref, np.float64)
+        ra = np.asarray(batch.meta["ra"], np.float64)
+        dec = np.asarray(batch.meta["dec"], np.float64)
+        t0_par = self.parallax_epochs(batch)
+        mask = np.asarray(batch.mask, bool)
+        ok = np.isfinite(ra) & np.isfinite(dec) & np.isfinite(t0_par) & mask.any(axis=1)
+        dn = np.zeros(t.shape)
+        de = np.zeros(t.shape)
+        if ok.any():
+            absolute = t[ok] + t_ref[ok, None] + self.time_offset
+            absolute = np.where(mask[ok], absolute, (t0_par[ok] + self.time_offset)[:, None])
+            try:
+                dn[ok], de[ok] = earth_offsets(absolute, ra[ok], dec[ok], t0_par[ok] + self.time_offset)
+            except ValueError as err:
+                raise ValueError(f"{self.name}(parallax=True): {err}; set time_offset (2400000.5 "
+                                 "for MJD times)") from None
+        centred = np.where(ok, t0_par - t_ref, 0.0)
+        return batch.with_points(delta_n=dn, delta_e=de).with_meta(_t0_par=centred)
+
+    # ------------------------------------------------------------------ likelihood
+    def _trajectory(self, params, t, offsets):
+        """``(tau, beta)`` at times ``t``; ``offsets`` the Earth's ``(delta_n, delta_e)``."""
+        return parallax_trajectory(t, t0=params["t0"], u0=params["u0"], tE=params["tE"],
+                                   pi_E_N=params["pi_E_N"], pi_E_E=params["pi_E_E"],
+                                   delta_n=offsets[0], delta_e=offsets[1])
+
+    def _lens(self, params, tau, beta, band, bands):
+        """Magnification at source positions ``(tau, beta)`` (Einstein radii)."""
+        return pspl_magnification(tau, t0=0.0, u0=beta, tE=1.0)
+
+    def _magnification(self, params, t, band, bands, offsets=None):
         """Magnification at times ``t`` in bands ``band`` (indices into ``bands``)."""
-        return pspl_magnification(t, t0=params["t0"], u0=params["u0"], tE=params["tE"])
+        if not self.parallax:
+            return pspl_magnification(t, t0=params["t0"], u0=params["u0"], tE=params["tE"])
+        tau, beta = self._trajectory(params, t, offsets)
+        return self._lens(params, tau, beta, band, bands)
+
+    def _offsets_at(self, lc, t):
+        """Earth offsets at new centred times ``t`` of ``lc`` (computed on the host)."""
+        def host(t, t_ref, ra, dec, t0_par):
+            t, t_ref = np.asarray(t, np.float64), np.asarray(t_ref, np.float64)
+            dn, de = earth_offsets(t + t_ref[..., None] + self.time_offset, ra, dec,
+                                   np.asarray(t0_par, np.float64) + t_ref + self.time_offset)
+            return dn.astype(t.dtype), de.astype(t.dtype)
+
+        shape = jax.ShapeDtypeStruct(t.shape, t.dtype)
+        return jax.pure_callback(host, (shape, shape), t, lc.t_ref, lc.meta["ra"], lc.meta["dec"],
+                                 lc.meta["_t0_par"], vmap_method="expand_dims")
 
     def _basis(self, params, lc):
-        A = self._magnification(params, jnp.where(lc.mask, lc.t, 0.0), lc.band, lc.bands)
+        offsets = (lc.points["delta_n"], lc.points["delta_e"]) if self.parallax else None
+        A = self._magnification(params, jnp.where(lc.mask, lc.t, 0.0), lc.band, lc.bands, offsets)
         return jnp.stack([A, jnp.ones_like(A)], axis=-1)
 
     def linear(self, params, lc):
@@ -77,18 +209,44 @@ class PSPL(Model):
         t = jnp.asarray(t)
         band = jnp.zeros(t.shape, jnp.int32) if band is None else jnp.asarray(band)
         coef = sol.coef.reshape(-1, 2)
-        A = self._magnification(params, t, band, lc.bands)
+        offsets = self._offsets_at(lc, t) if self.parallax else None
+        A = self._magnification(params, t, band, lc.bands, offsets)
         return coef[band, 0] * A + coef[band, 1]
 
     def init(self, batch, n_starts):
         r"""Starts from the data: ``t0`` at the brightest point (relative to the baseline of its
         band), ``u0`` from the peak amplification :math:`A_{\max}` over the median baseline
         (:math:`u = \sqrt{2 A/\sqrt{A^2-1} - 2}`, no blending), ``tE`` from the time span over
-        which the flux stays above half the peak excess; further starts scale ``tE`` by 3^k."""
+        which the flux stays above half the peak excess; further starts scale ``tE`` by 3^k.
+        With parallax, 3 such starts times both signs of ``u0`` times ``(pi_E_N, pi_E_E)`` in
+        ``(0, 0), (+-0.2, 0)``: 18 candidates, screened by their likelihood."""
+        if not self.parallax:
+            return self._point_starts(batch, n_starts)
+        cand = self._parallax_starts(self._point_starts(batch, 3), ((0.0, 0.0), (0.2, 0.0), (-0.2, 0.0)))
+        n = cand["t0"].shape[1]
+        idx = np.arange(n_starts) % n
+        return {k: v[:, idx] for k, v in cand.items()}
+
+    def _parallax_starts(self, cand, pi_grid):
+        """Candidates ``cand`` (``[B, C]``) times both signs of ``u0`` times ``pi_grid``."""
+        out = {}
+        for sign in (1.0, -1.0):
+            for pn, pe in pi_grid:
+                part = dict(cand)
+                part["u0"] = np.clip(sign * cand["u0"], self.u0_range[0] + 1e-6, self.u0_range[1] - 1e-6)
+                part["pi_E_N"] = np.full_like(cand["t0"], pn)
+                part["pi_E_E"] = np.full_like(cand["t0"], pe)
+                for k, v in part.items():
+                    out.setdefault(k, []).append(v)
+        return {k: np.concatenate(v, axis=1) for k, v in out.items()}
+
+    def _point_starts(self, batch, n_starts):
+        """The rectilinear starts of :meth:`init` (``u0 > 0``), ``{t0, u0, tE: [B, n_starts]}``."""
+        u_lo, u_hi = max(self.u0_range[0], 1e-4), self.u0_range[1]
         t, f, m, b = (np.asarray(batch.t), np.asarray(batch.flux), np.asarray(batch.mask),
                       np.asarray(batch.band))
         B = t.shape[0]
-        out = {k: np.zeros((B, n_starts)) for k in self.param_names}
+        out = {k: np.zeros((B, n_starts)) for k in ("t0", "u0", "tE")}
         for i in range(B):
             mi = m[i]
             base = np.zeros_like(f[i])
@@ -105,7 +263,7 @@ class PSPL(Model):
             tE = max(width, 0.2)
             for k in range(n_starts):
                 out["t0"][i, k] = np.clip(t0, *self.t0_range)
-                out["u0"][i, k] = np.clip(u0, self.u0_range[0] * 1.01, self.u0_range[1] * 0.99)
+                out["u0"][i, k] = np.clip(u0, u_lo * 1.01, u_hi * 0.99)
                 out["tE"][i, k] = np.clip(tE * 3.0 ** (k - n_starts // 2), self.tE_range[0] * 1.01,
                                           self.tE_range[1] * 0.99)
         return out
@@ -140,15 +298,16 @@ class FSPL(PSPL):
     combinations are screened by their likelihood and the best ``n_starts`` optimised.
     """
 
-    u0_range: tuple[float, float] = (0.0, 3.0)
     rho_range: tuple[float, float] = (1e-4, 0.5)
     limb_darkening: float | tuple = 0.0
     rho_factors: tuple[float, ...] = (0.5, 1.0, 2.0)
     n_starts: int = 4
 
-    param_names = ("t0", "u0", "tE", "rho")
+    _names = ("t0", "u0", "tE", "rho")
+    _u0_default = (0.0, 3.0)
 
     def __post_init__(self):
+        super().__post_init__()
         lo, hi = (float(v) for v in self.rho_range)
         if not (0.0 < lo < hi and np.isfinite(hi)):
             raise ValueError(f"FSPL: rho_range must satisfy 0 < low < high, got {self.rho_range!r}")
@@ -169,7 +328,7 @@ class FSPL(PSPL):
 
     @property
     def n_candidates(self):
-        return 3 * (len(self.rho_factors) + 1)
+        return 3 * (len(self.rho_factors) + 1) * (2 if self.parallax else 1)
 
     @property
     def priors(self):
@@ -191,7 +350,13 @@ class FSPL(PSPL):
         super().check_batch(batch)
         self.gammas(batch.bands)
 
-    def _magnification(self, params, t, band, bands):
+    def _magnification(self, params, t, band, bands, offsets=None):
+        if not self.parallax:
+            return self._lens(params, None, None, band, bands, t=t)
+        tau, beta = self._trajectory(params, t, offsets)
+        return self._lens(params, tau, beta, band, bands)
+
+    def _lens(self, params, tau, beta, band, bands, t=None):
         g = self.gammas(bands)
         if all(v == 0.0 for v in g):
             gamma = 0.0  # static: the uniform-source kernel
@@ -199,14 +364,17 @@ class FSPL(PSPL):
             gamma = jnp.asarray(g[0])
         else:
             gamma = jnp.asarray(g)[jnp.clip(band, 0, len(g) - 1)]
-        return fspl_magnification(t, t0=params["t0"], u0=params["u0"], tE=params["tE"],
-                                  rho=params["rho"], limb_darkening=gamma)
+        if t is not None:  # rectilinear: the kernel's own trajectory
+            return fspl_magnification(t, t0=params["t0"], u0=params["u0"], tE=params["tE"],
+                                      rho=params["rho"], limb_darkening=gamma)
+        return fspl_magnification(tau, t0=0.0, u0=beta, tE=1.0, rho=params["rho"],
+                                  limb_darkening=gamma)
 
     def init(self, batch, n_starts):
         r""":class:`PSPL`'s starts (3 values of ``tE``) times the ``rho`` grid (class docstring):
-        ``3 * (len(rho_factors) + 1)`` candidates per object when ``n_starts`` asks for them all."""
-        base = PSPL(t0_range=self.t0_range, u0_range=(max(self.u0_range[0], 1e-4), self.u0_range[1]),
-                    tE_range=self.tE_range).init(batch, 3)
+        ``3 * (len(rho_factors) + 1)`` candidates per object when ``n_starts`` asks for them all;
+        with parallax, each with both signs of ``u0`` and zero parallax (twice as many)."""
+        base = self._point_starts(batch, 3)
         f, m, b = np.asarray(batch.flux), np.asarray(batch.mask), np.asarray(batch.band)
         B = f.shape[0]
         lo, hi = self.rho_range
@@ -225,8 +393,10 @@ class FSPL(PSPL):
         cand = {k: np.repeat(v, rhos.shape[1], axis=1) for k, v in base.items()}
         cand["rho"] = np.tile(rhos, (1, 3))
         # a lens inside the source: u0 no larger than rho
-        cand["u0"] = np.clip(np.minimum(cand["u0"], cand["rho"]), self.u0_range[0] + 1e-6,
+        cand["u0"] = np.clip(np.minimum(cand["u0"], cand["rho"]), max(self.u0_range[0], 0.0) + 1e-6,
                              self.u0_range[1] * 0.99)
+        if self.parallax:
+            cand = self._parallax_starts(cand, ((0.0, 0.0),))
         n = cand["rho"].shape[1]
         idx = np.arange(n_starts) % n
         return {k: v[:, idx] for k, v in cand.items()}

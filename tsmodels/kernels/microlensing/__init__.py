@@ -1,0 +1,16 @@
+"""Microlensing kernels of ONE light curve, pure JAX, in MulensModel (version 3) conventions.
+
+* :mod:`~tsmodels.kernels.microlensing.point`: point lens, point and finite source
+  (:func:`pspl_magnification`, :func:`fspl_magnification`), magnitudes to fluxes and the
+  closed-form source/blend fluxes (:func:`mag_to_flux`, :func:`linear_fluxes`).
+* :mod:`~tsmodels.kernels.microlensing.parallax`: annual parallax, the projected Earth offsets
+  from astropy's ephemeris on the host (:func:`earth_offsets`, :func:`sky_basis`) and the
+  source trajectory they bend (:func:`parallax_trajectory`).
+"""
+
+from tsmodels.kernels.microlensing.point import (MAG_ZEROPOINT, fspl_magnification, linear_fluxes,
+                                                 mag_to_flux, pspl_magnification)
+from tsmodels.kernels.microlensing.parallax import earth_offsets, parallax_trajectory, sky_basis
+
+__all__ = ["MAG_ZEROPOINT", "pspl_magnification", "fspl_magnification", "mag_to_flux",
+           "linear_fluxes", "earth_offsets", "sky_basis", "parallax_trajectory"]
