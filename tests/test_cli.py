@@ -20,7 +20,7 @@ def test_demo_runs(capsys):
     assert main(["demo", "--n-objects", "8", "--years", "2"]) == 0
     out = capsys.readouterr().out
     assert "Simulated LSST-like survey (8 objects per class" in out
-    for kind in ("periodic", "drw", "constant"):
+    for kind in ("periodic", "drw", "constant", "pspl", "bazin"):
         assert f"{kind}: 8 objects" in out
     # what the demo reports are real recoveries, not just strings
     found = int(re.search(r"best period within 0.1% of the truth for (\d+)/8", out).group(1))
@@ -30,6 +30,10 @@ def test_demo_runs(capsys):
     for name in ("DRW, r band", "MultibandDRW"):
         frac = int(re.search(re.escape(name) + r": tau within a factor 2 of the truth for (\d+)%", out).group(1))
         assert 0 < frac <= 100
+    assert int(re.search(r"BIC prefers the lens for (\d+)/8 events", out).group(1)) >= 6
+    assert int(re.search(r"BIC prefers the lens for (\d+)/8 constant stars", out).group(1)) <= 1
+    assert int(re.search(r"tE within 20% of the truth for (\d+)/8", out).group(1)) >= 3
+    assert int(re.search(r"t0 within 2 days of the truth for (\d+)/8", out).group(1)) >= 3
     assert re.search(r"demo finished in [\d.]+ s", out)
 
 

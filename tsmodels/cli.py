@@ -27,13 +27,16 @@ def _header(text: str) -> None:
 
 
 def _demo_batch(args) -> dict:
-    """Simulate the demo survey: periodic stars, quasars (DRW) and constant stars."""
+    """Simulate the demo survey: periodic stars, quasars (DRW), constant stars, microlensing
+    events (PSPL) and supernova-like transients (Bazin)."""
     from tsmodels import simulate
 
     _header(f"Simulated LSST-like survey ({args.n_objects} objects per class, {args.years} years, seed {args.seed})")
     out = {}
-    options = {"periodic": {"period": (0.2, 1.0)}}  # RR Lyrae-like periods, days
-    for k, kind in enumerate(("periodic", "drw", "constant")):
+    # RR Lyrae-like periods (days); events and transients placed inside the survey
+    options = {"periodic": {"period": (0.2, 1.0)}, "pspl": {"u0": (0.05, 0.8), "tE": (10.0, 100.0)},
+               "bazin": {}}
+    for k, kind in enumerate(("periodic", "drw", "constant", "pspl", "bazin")):
         batch, truth = simulate.lightcurves(kind, args.n_objects, n_years=args.years, seed=args.seed + k,
                                             **options.get(kind, {}))
         out[kind] = (batch, truth)
@@ -104,9 +107,44 @@ def _demo_drw(args, data) -> None:
     print(f"({dt:.1f} s, compilation included)")
 
 
+def _demo_microlensing(args, data) -> None:
+    from tsmodels import fitting, models
+
+    events, truth = data["pspl"]
+    stars = data["constant"][0]
+    _header("Microlensing: point-lens (PSPL) fits, all bands, beside a constant on events and constant stars")
+    t0 = time.perf_counter()
+    res = {name: (fitting.fit(models.PSPL(), b), fitting.fit(models.Constant(), b))
+           for name, b in (("events", events), ("constant stars", stars))}
+    dt = time.perf_counter() - t0
+    pspl, _ = res["events"]
+    ratio = pspl.values["tE"] / truth["tE"].to_numpy()
+    print(f"events: tE within 20% of the truth for {np.sum(np.abs(ratio - 1) < 0.2)}/{len(events)}, "
+          f"{int(pspl.converged.sum())}/{len(events)} converged")
+    for name, (lens, flat) in res.items():
+        table = fitting.compare(lens, flat, names=["pspl", "constant"])
+        print(f"BIC prefers the lens for {(table['best_bic'] == 'pspl').sum()}/{len(table)} {name}")
+    print(f"({dt:.1f} s, compilation included)")
+
+
+def _demo_supernova(args, data) -> None:
+    from tsmodels import fitting, models
+
+    batch, truth = data["bazin"]
+    _header("Supernova-like transients: Bazin (2009) fits with shared timing across bands")
+    t0 = time.perf_counter()
+    res = fitting.fit(models.Bazin(), batch)
+    dt = time.perf_counter() - t0
+    t_peak = res.values["t0"] + np.asarray(batch.t_ref)
+    good = np.abs(t_peak - truth["t0"].to_numpy()) < 2.0
+    print(f"t0 within 2 days of the truth for {good.sum()}/{len(batch)}; "
+          f"{int(res.converged.sum())}/{len(batch)} converged ({dt:.1f} s, compilation included)")
+
+
 #: The demo's steps, run in order; each takes (args, data) where data is the dict of simulated
 #: ``(batch, truth)`` pairs, and prints its own section.
-DEMO_STEPS: list[Callable] = [_demo_periodogram, _demo_fit, _demo_drw]
+DEMO_STEPS: list[Callable] = [_demo_periodogram, _demo_fit, _demo_drw, _demo_microlensing,
+                              _demo_supernova]
 
 
 def _demo(args) -> int:
