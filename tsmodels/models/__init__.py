@@ -9,6 +9,7 @@ from tsmodels.models.carma import CARMA, DHO
 from tsmodels.models.constant import Constant
 from tsmodels.models.drw import DRW, MultibandDRW
 from tsmodels.models.microlensing import FSPL, PSPL
+from tsmodels.models.binary_lens import BinaryLens
 from tsmodels.models.periodic import FourierSeries
 from tsmodels.models.parametric_sn import Bazin, Villar
 from tsmodels.models.salt import SALT2, SALT3
@@ -27,6 +28,7 @@ __all__ = [
     "CARMA",
     "PSPL",
     "FSPL",
+    "BinaryLens",
     "Bazin",
     "Villar",
     "SALT2",

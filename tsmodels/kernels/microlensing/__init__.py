@@ -6,11 +6,18 @@
 * :mod:`~tsmodels.kernels.microlensing.parallax`: annual parallax, the projected Earth offsets
   from astropy's ephemeris on the host (:func:`earth_offsets`, :func:`sky_basis`) and the
   source trajectory they bend (:func:`parallax_trajectory`).
+* :mod:`~tsmodels.kernels.microlensing.binary`: binary lens, point source, Witt (1990)
+  polynomial with batched Aberth-Ehrlich roots (:func:`binary_magnification` on a rectilinear
+  trajectory, :func:`binary_magnification_xy` at any source positions, :func:`binary_trajectory`,
+  :func:`binary_images`).
 """
 
 from tsmodels.kernels.microlensing.point import (MAG_ZEROPOINT, fspl_magnification, linear_fluxes,
                                                  mag_to_flux, pspl_magnification)
 from tsmodels.kernels.microlensing.parallax import earth_offsets, parallax_trajectory, sky_basis
+from tsmodels.kernels.microlensing.binary import (binary_images, binary_magnification,
+                                                  binary_magnification_xy, binary_trajectory)
 
 __all__ = ["MAG_ZEROPOINT", "pspl_magnification", "fspl_magnification", "mag_to_flux",
-           "linear_fluxes", "earth_offsets", "sky_basis", "parallax_trajectory"]
+           "linear_fluxes", "earth_offsets", "sky_basis", "parallax_trajectory",
+           "binary_magnification", "binary_magnification_xy", "binary_trajectory", "binary_images"]
