@@ -9,15 +9,20 @@
 * :mod:`~tsmodels.kernels.microlensing.binary`: binary lens, point source, Witt (1990)
   polynomial with batched Aberth-Ehrlich roots (:func:`binary_magnification` on a rectilinear
   trajectory, :func:`binary_magnification_xy` at any source positions, :func:`binary_trajectory`,
-  :func:`binary_images`).
+  :func:`binary_images`); finite source in the Gould (2008) quadrupole/hexadecapole
+  approximation with a per-point validity flag (:func:`binary_magnification_finite`,
+  :func:`binary_magnification_finite_xy`).
 """
 
 from tsmodels.kernels.microlensing.point import (MAG_ZEROPOINT, fspl_magnification, linear_fluxes,
                                                  mag_to_flux, pspl_magnification)
 from tsmodels.kernels.microlensing.parallax import earth_offsets, parallax_trajectory, sky_basis
 from tsmodels.kernels.microlensing.binary import (binary_images, binary_magnification,
+                                                  binary_magnification_finite,
+                                                  binary_magnification_finite_xy,
                                                   binary_magnification_xy, binary_trajectory)
 
 __all__ = ["MAG_ZEROPOINT", "pspl_magnification", "fspl_magnification", "mag_to_flux",
            "linear_fluxes", "earth_offsets", "sky_basis", "parallax_trajectory",
-           "binary_magnification", "binary_magnification_xy", "binary_trajectory", "binary_images"]
+           "binary_magnification", "binary_magnification_xy", "binary_trajectory", "binary_images",
+           "binary_magnification_finite", "binary_magnification_finite_xy"]
