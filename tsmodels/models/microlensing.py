@@ -189,9 +189,14 @@ class PSPL(Model):
         return jax.pure_callback(host, (shape, shape), t, lc.t_ref, lc.meta["ra"], lc.meta["dec"],
                                  lc.meta["_t0_par"], vmap_method="expand_dims")
 
+    def _pad_time(self, params):
+        """Time at which padded points are evaluated (their flux is masked out)."""
+        return 0.0
+
     def _basis(self, params, lc):
         offsets = (lc.points["delta_n"], lc.points["delta_e"]) if self.parallax else None
-        A = self._magnification(params, jnp.where(lc.mask, lc.t, 0.0), lc.band, lc.bands, offsets)
+        A = self._magnification(params, jnp.where(lc.mask, lc.t, self._pad_time(params)), lc.band,
+                                lc.bands, offsets)
         return jnp.stack([A, jnp.ones_like(A)], axis=-1)
 
     def linear(self, params, lc):
