@@ -15,6 +15,7 @@ from tsmodels.periodogram import LombScargle, LombScargleMultiband, lombscargle,
 from tsmodels.config import precision
 from tsmodels.lightcurves import DataQualityWarning, LightCurveBatch
 from tsmodels.models.base import PooledBandsWarning
+from tsmodels.screening import screen_microlensing
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "plot",
     "precision",
     "sample",
+    "screen_microlensing",
     "simulate",
     "__version__",
 ]
