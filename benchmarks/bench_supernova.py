@@ -41,30 +41,6 @@ BANDS = ("g", "r", "i", "z")
 ZP = 27.5
 
 
-def _write_model_dir(out: Path) -> Path:
-    """salt2-4 from tsmodels' shipped tables in sncosmo's directory layout."""
-    from tsmodels.kernels.supernova import salt as S
-
-    d = np.load(S.RESOURCES / "salt" / "salt2-4.npz")
-    files = S._FILES[str(d["family"])]
-    out.mkdir(parents=True, exist_ok=True)
-    for key, fname in files.items():
-        if key in ("cl", "cd"):
-            continue
-        with open(out / fname, "w") as fh:
-            for i, p in enumerate(d[key + "_phase"].tolist()):
-                for w, v in zip(d[key + "_wave"].tolist(), d[key][i].tolist()):
-                    fh.write(f"{p!r} {w!r} {v!r}\n")
-    lo, hi = d["cl_range"].tolist()
-    words = [str(d["cl_coeffs"].size)] + [repr(float(x)) for x in d["cl_coeffs"]]
-    words += ["Salt2ExtinctionLaw.version 1", f"Salt2ExtinctionLaw.min_lambda {lo!r}",
-              f"Salt2ExtinctionLaw.max_lambda {hi!r}"]
-    (out / files["cl"]).write_text("\n".join(words) + "\n")
-    (out / files["cd"]).write_text("".join(f"{w!r} {v!r}\n" for w, v in
-                                           zip(d["cd_wave"].tolist(), d["cd_value"].tolist())))
-    return out
-
-
 def _register_bands():
     import sncosmo
 
@@ -254,7 +230,9 @@ def main():
 
     rng = np.random.default_rng(a.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        modeldir = _write_model_dir(Path(tmp) / "salt2-4")
+        from tsmodels.kernels.supernova.salt import write_model_directory
+
+        modeldir = write_model_directory("salt2-4", Path(tmp) / "salt2-4")
         _register_bands()
         rows = simulate_sne(a.n_sne, rng, modeldir)
         t_sn, first_sn, ref, ref_err = run_sncosmo(rows, modeldir)

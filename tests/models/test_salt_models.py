@@ -26,27 +26,6 @@ ZP = 27.5
 _SOURCES: dict = {}
 
 
-def _write_model_dir(name, out):
-    """The shipped tables as a model directory in sncosmo's layout (floats written with repr,
-    an exact round trip), so that sncosmo reads the same model without a download."""
-    d = np.load(S.RESOURCES / "salt" / f"{name}.npz")
-    files = S._FILES[str(d["family"])]
-    for key, fname in files.items():
-        if key in ("cl", "cd"):
-            continue
-        with open(out / fname, "w") as fh:
-            for i, p in enumerate(d[key + "_phase"].tolist()):
-                for w, v in zip(d[key + "_wave"].tolist(), d[key][i].tolist()):
-                    fh.write(f"{p!r} {w!r} {v!r}\n")
-    lo, hi = d["cl_range"].tolist()
-    words = [str(d["cl_coeffs"].size)] + [repr(float(x)) for x in d["cl_coeffs"]]
-    words += ["Salt2ExtinctionLaw.version 1", f"Salt2ExtinctionLaw.min_lambda {lo!r}",
-              f"Salt2ExtinctionLaw.max_lambda {hi!r}"]
-    (out / files["cl"]).write_text("\n".join(words) + "\n")
-    (out / files["cd"]).write_text("".join(f"{w!r} {v!r}\n" for w, v in
-                                           zip(d["cd_wave"].tolist(), d["cd_value"].tolist())))
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _sncosmo_tables(tmp_path_factory):
     """sncosmo sources and bandpasses (``lsstg`` ... as registered here) from tsmodels' shipped
@@ -56,9 +35,21 @@ def _sncosmo_tables(tmp_path_factory):
         sncosmo.register(sncosmo.Bandpass(bp.wave, bp.trans, name="lsst" + b), force=True)
     for short, name, cls in (("salt2", "salt2-4", sncosmo.SALT2Source),
                              ("salt3", "salt3-f22", sncosmo.SALT3Source)):
-        out = tmp_path_factory.mktemp(name)
-        _write_model_dir(name, out)
+        out = S.write_model_directory(name, tmp_path_factory.mktemp(name))
         _SOURCES[short] = cls(modeldir=str(out))
+
+
+def test_write_model_directory_round_trip(tmp_path):
+    """``write_model_directory``: reading the directory back (``load_salt(path)``, the parser of
+    sncosmo's layout) gives the shipped salt2-4 tables bit for bit."""
+    out = S.write_model_directory("salt2", tmp_path / "a" / "salt2-4")
+    assert out == tmp_path / "a" / "salt2-4"
+    ref, got = S.load_salt("salt2-4"), S.load_salt(out)
+    for a, b in zip(jax.tree_util.tree_leaves(ref), jax.tree_util.tree_leaves(got)):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in out.iterdir()) == sorted(S._FILES["salt2"].values())
+    with pytest.raises(ValueError, match="unknown shipped SALT model 'salt9'"):
+        S.write_model_directory("salt9", tmp_path / "b")
 
 
 def _sn_model(source):

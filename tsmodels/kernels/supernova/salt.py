@@ -86,8 +86,8 @@ from tsmodels.kernels.supernova.dust import f99_curve
 __all__ = ["salt_bandflux", "salt_bandflux_prepared", "salt_prepare", "salt_bandflux_rcov",
            "salt_bandflux_rcov_prepared", "salt_prepare_rcov"]
 # Host-side table builders (NumPy, files, a registry; not kernels, so not in __all__):
-# load_salt, salt_bands, register_bandpass, get_bandpass, bandpass_names, check_salt_coverage,
-# and the table types SALTModel, SALTBands, SALTPrepared, Bandpass.
+# load_salt, write_model_directory, salt_bands, register_bandpass, get_bandpass, bandpass_names,
+# check_salt_coverage, and the table types SALTModel, SALTBands, SALTPrepared, Bandpass.
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -349,6 +349,54 @@ def load_salt(name: str | os.PathLike = "salt2-4") -> SALTModel:
         return _model_from_arrays(_load_npz(path), path.stem)
     raise ValueError(f"unknown SALT model {str(name)!r}: use one of "
                      f"{sorted(SHIPPED_MODELS)} or a model directory")
+
+
+def write_model_directory(name: str, path: str | os.PathLike) -> Path:
+    """Write a shipped SALT model as a model directory in sncosmo's (and snfit's) layout.
+
+    The files are those :func:`load_salt` and sncosmo's ``SALT2Source(modeldir=...)`` /
+    ``SALT3Source(modeldir=...)`` read: the surfaces and variance grids as ``phase wavelength
+    value`` lines (phase-major), the colour law (``salt2_color_correction.dat``, version 1 with
+    its wavelength range) and the colour dispersion. Every number is the value of the source
+    file kept in the shipped ``.npz`` (before the 1e-12 scale of the surfaces), written with
+    Python's ``repr``, so the round trip is exact: reading the directory gives the same float64
+    values bit for bit (``load_salt(path)`` equals ``load_salt(name)``, and sncosmo reads the
+    same model as from its own download, without a network).
+
+    Args:
+        name: a shipped model, ``"salt2-4"`` / ``"salt2"`` or ``"salt3-f22"`` / ``"salt3"``.
+        path: the directory to write (created with its parents if needed; files of the same
+            names are replaced).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ValueError: ``name`` is not a shipped model.
+        OSError: the shipped file does not match its checksum.
+    """
+    if not isinstance(name, str) or name not in SHIPPED_MODELS:
+        raise ValueError(f"write_model_directory: unknown shipped SALT model {name!r}; use one of "
+                         f"{sorted(SHIPPED_MODELS)}")
+    d = _load_npz(RESOURCES / "salt" / f"{SHIPPED_MODELS[name]}.npz")
+    files = _FILES[str(d["family"])]
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    for key, fname in files.items():
+        if key in ("cl", "cd"):
+            continue
+        with open(out / fname, "w") as fh:
+            for i, p in enumerate(d[key + "_phase"].tolist()):
+                for w, v in zip(d[key + "_wave"].tolist(), d[key][i].tolist()):
+                    fh.write(f"{p!r} {w!r} {v!r}\n")
+    lo, hi = d["cl_range"].tolist()
+    words = [str(d["cl_coeffs"].size)] + [repr(float(x)) for x in d["cl_coeffs"]]
+    words += ["Salt2ExtinctionLaw.version 1", f"Salt2ExtinctionLaw.min_lambda {lo!r}",
+              f"Salt2ExtinctionLaw.max_lambda {hi!r}"]
+    (out / files["cl"]).write_text("\n".join(words) + "\n")
+    (out / files["cd"]).write_text("".join(f"{w!r} {v!r}\n" for w, v in
+                                           zip(d["cd_wave"].tolist(), d["cd_value"].tolist())))
+    return out
 
 
 # --------------------------------------------------------------------------------------------
