@@ -353,3 +353,106 @@ def test_registering_a_new_signal(monkeypatch):
     np.testing.assert_allclose(table["flux_true"], 1000.0 + 2.0 * (table["time"] - sim.DEFAULT_START_MJD))
     np.testing.assert_allclose(sim.evaluate("linear", truth, table["id"], table["time"], table["band"]),
                                table["flux_true"])
+
+
+# --------------------------------------------------------------------------- SALT2 supernovae
+@pytest.fixture(scope="module")
+def salt2_sncosmo(tmp_path_factory):
+    """sncosmo's SALT2 model with Milky Way dust (``Model(source=SALT2Source, effects=[F99Dust()],
+    effect_frames=["obs"])``) on the shipped salt2-4 tables, and the LSST bandpasses registered in
+    sncosmo as ``sim::lsst<b>`` (no download)."""
+    sncosmo = pytest.importorskip("sncosmo")
+    from tsmodels.kernels.supernova import salt as S
+
+    for b in sim.LSST_BANDS:
+        bp = S.get_bandpass("lsst" + b)
+        sncosmo.register(sncosmo.Bandpass(bp.wave, bp.trans, name="sim::lsst" + b), force=True)
+    out = S.write_model_directory("salt2-4", tmp_path_factory.mktemp("salt2-4"))
+    return sncosmo.Model(source=sncosmo.SALT2Source(modeldir=str(out)), effects=[sncosmo.F99Dust()],
+                         effect_names=["mw"], effect_frames=["obs"])
+
+
+def test_salt2_flux_equals_sncosmo_bandflux_at_the_truth(salt2_sncosmo):
+    """The noiseless SALT2 fluxes (and ``evaluate`` at other times) equal sncosmo's
+    ``Model.bandflux(band, t, zp=31.4, zpsys="ab")`` at the true ``z, t0, x0, x1, c, mwebv``; the
+    visits left out are exactly those sncosmo refuses (band outside the model at that z)."""
+    kw = dict(seed=3, n_years=0.4, season_length=365.25, visits_per_year=300.0, z=(0.05, 0.6),
+              mwebv=(0.0, 0.3))
+    table, truth = sim.salt2(8, output="pandas", **kw)
+    cad = sim.cadence(8, n_years=0.4, season_length=365.25, visits_per_year=300.0, seed=3)
+    n_left_out = 0
+    for k, (i, p) in enumerate(truth.iterrows()):
+        salt2_sncosmo.set(z=p.z, t0=p.t0, x0=p.x0, x1=p.x1, c=p.c, mwebv=p.mwebv)
+        rows = table[table["id"] == i]
+        ref = salt2_sncosmo.bandflux("sim::lsst" + rows["band"].to_numpy().astype(object),
+                                     rows["time"].to_numpy(), zp=31.4, zpsys="ab")
+        np.testing.assert_allclose(rows["flux_true"], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+        assert np.abs(ref).max() > 100.0  # the supernova is in the light curve
+        np.testing.assert_array_equal(rows[["z", "mwebv"]].to_numpy(), np.tile([p.z, p.mwebv], (len(rows), 1)))
+        # visits of the cadence missing from the table: sncosmo raises for each of their bands
+        sel = cad.obj == k
+        kept = np.isin(cad.mjd[sel], rows["time"].to_numpy())
+        for b in np.unique(cad.band_names[sel]):
+            in_band = cad.band_names[sel] == b
+            try:
+                salt2_sncosmo.bandflux("sim::lsst" + b, p.t0, zp=31.4, zpsys="ab")
+                covered = True
+            except ValueError:
+                covered = False
+            assert np.all(kept[in_band] == covered), (i, b, p.z)
+            n_left_out += int((~kept[in_band]).sum())
+    assert n_left_out > 0  # the check above has something to check
+    # evaluate() at times and in bands the cadence never had (g, r, i: covered at every z here)
+    rng = np.random.default_rng(0)
+    ids = np.repeat(truth.index.to_numpy(), 30)
+    t_new = truth["t0"].to_numpy()[np.repeat(np.arange(len(truth)), 30)] + rng.uniform(-30, 80, ids.size)
+    b_new = rng.choice(["g", "r", "i"], ids.size)
+    got = sim.evaluate("salt2", truth, ids, t_new, b_new)
+    for i, p in truth.iterrows():
+        sel = ids == i
+        salt2_sncosmo.set(z=p.z, t0=p.t0, x0=p.x0, x1=p.x1, c=p.c, mwebv=p.mwebv)
+        ref = salt2_sncosmo.bandflux("sim::lsst" + b_new[sel].astype(object), t_new[sel], zp=31.4,
+                                     zpsys="ab")
+        np.testing.assert_allclose(got[sel], ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+def test_salt2_truth_follows_the_tripp_relation_and_the_batch_carries_z():
+    """x0 from ``mB = 10.635 - 2.5 log10 x0`` and ``mB = mu + M_B - alpha x1 + beta c + scatter``
+    with ``mu`` equal to astropy's ``FlatLambdaCDM(H0=70, Om0=0.3, Tcmb0=0).distmod``; t0 inside
+    an observable season; ``z`` and ``mwebv`` in ``batch.meta``, as SALT2() needs them."""
+    from astropy.cosmology import FlatLambdaCDM
+
+    from tsmodels.models import SALT2
+
+    survey = dict(seed=5, n_years=1.0, visits_per_year=60.0)
+    batch, truth = sim.salt2(128, **survey)
+    z = truth["z"].to_numpy()
+    assert z.min() >= 0.05 and z.max() <= 0.5
+    assert truth["x1"].between(-3, 3).all() and truth["c"].between(-0.3, 0.3).all()
+    np.testing.assert_allclose(truth["mu"], FlatLambdaCDM(H0=70, Om0=0.3, Tcmb0=0).distmod(z).value,
+                               rtol=0, atol=1e-10)
+    np.testing.assert_allclose(-2.5 * np.log10(truth["x0"]) + 10.635, truth["mB"], rtol=0, atol=1e-10)
+    resid = truth["mB"] - (truth["mu"] - 19.36 - 0.14 * truth["x1"] + 3.1 * truth["c"])
+    assert abs(resid.mean()) < 4 * 0.1 / np.sqrt(len(resid))
+    assert abs(resid.std() - 0.1) < 0.03
+    # t0 on a night the object is observable (inside one of its yearly seasons)
+    cad = sim.cadence(128, **survey)
+    into = np.mod(truth["t0"].to_numpy() - cad.start_mjd - cad.season_start, YEAR)
+    assert np.all(into <= cad.season_length + 1e-6)
+    assert np.all((truth["t0"] >= cad.start_mjd) & (truth["t0"] <= cad.end_mjd))
+    np.testing.assert_array_equal(batch.meta["z"], z)
+    np.testing.assert_array_equal(batch.meta["mwebv"], 0.0)
+    SALT2(zp=sim.AB_ZEROPOINT_NJY).check_batch(batch)  # every band covered at every z
+    # fixed peak magnitude instead of the Tripp relation
+    _, tr = sim.salt2(128, mB=21.0, **survey)
+    np.testing.assert_allclose(tr["x0"], 10 ** (-0.4 * (21.0 - 10.635)), rtol=1e-14)
+
+
+def test_salt2_bad_inputs():
+    with pytest.raises(ValueError, match="z must be > 0"):
+        sim.salt2(3, z=0.0, n_years=1.0)
+    with pytest.raises(ValueError, match="mwebv must be >= 0"):
+        sim.salt2(3, mwebv=-0.1, n_years=1.0)
+    # y is outside the SALT2 model below z = 0.195: no visit left
+    with pytest.raises(ValueError, match=r"signal 'salt2' leaves 3 object\(s\) without any visit"):
+        sim.salt2(3, z=0.1, bands="y", n_years=1.0)

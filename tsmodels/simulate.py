@@ -20,10 +20,13 @@ so that the same ``seed`` gives the same cadence whatever signal is put on it:
 Fluxes are AB in nJy: ``flux = 10^(-0.4 (m - 31.4))`` (:func:`mag_to_flux`).
 
 Each built-in signal has a function (:func:`periodic`, :func:`drw`, :func:`bazin`, :func:`pspl`,
-:func:`constant`) returning ``(batch, truth)``; :func:`lightcurves` does the same by name. The
-truth is a pandas DataFrame, one row per object, indexed by ``id``; per-band quantities are
-columns ``<name>_<band>`` (``amp_g``, ``mag_r`` ...). ``output="pandas"`` returns the long table
-(``id, time, flux, flux_err, band, flux_true``) instead of a batch.
+:func:`salt2`, :func:`constant`) returning ``(batch, truth)``; :func:`lightcurves` does the same
+by name. The truth is a pandas DataFrame, one row per object, indexed by ``id``; per-band
+quantities are columns ``<name>_<band>`` (``amp_g``, ``mag_r`` ...). ``output="pandas"`` returns
+the long table (``id, time, flux, flux_err, band, flux_true``, then the signal's per-object
+columns) instead of a batch. A signal may declare per-object columns (:attr:`Signal.meta`: the
+redshift ``z`` and ``mwebv`` of :func:`salt2`), which the batch carries in
+:attr:`~tsmodels.lightcurves.LightCurveBatch.meta`, as the models that read them expect.
 
 Adding a signal: write ``draw(rng, cad, **options) -> dict of [B] arrays`` and
 ``flux(cad, params, rng) -> [M] nJy`` and call :func:`register_signal`; :func:`lightcurves`
@@ -37,10 +40,13 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
+from tsmodels.config import compiled_cache
 
 __all__ = [
     "LSST_BANDS",
@@ -63,10 +69,13 @@ __all__ = [
     "drw",
     "bazin",
     "pspl",
+    "salt2",
     "constant",
     "ou_process",
     "bazin_flux",
     "pspl_magnification",
+    "distance_modulus",
+    "SALT2_MB_OFFSET",
     "mag_to_flux",
     "flux_to_mag",
     "mag_err_model",
@@ -269,6 +278,16 @@ def cadence(
                     season_length=season_length, start_mjd=start_mjd)
 
 
+def _season_segments(s0, length, n_years):
+    """``(lo, hi)`` ``[B, K]``: an object's yearly seasons ``[s0 + k Y, s0 + k Y + L)`` for
+    ``k = -1 .. ceil(n_years)``, in days after the survey start, clipped to the survey."""
+    span = n_years * _YEAR
+    k = np.arange(-1, int(np.ceil(n_years)) + 1)
+    lo = np.clip(s0[:, None] + k * _YEAR, 0.0, span)
+    hi = np.clip(s0[:, None] + k * _YEAR + length[:, None], 0.0, span)
+    return lo, hi
+
+
 def _cadence(rng, n_objects, *, n_years, n_visits, visits_per_year, bands, band_fractions,
              season_length, start_mjd) -> Cadence:
     n_objects = int(n_objects)
@@ -283,16 +302,12 @@ def _cadence(rng, n_objects, *, n_years, n_visits, visits_per_year, bands, band_
         raise ValueError(f"band_fractions must be >= 0 with a positive sum over {bands}, "
                          f"got {dict(fractions)}")
     p = p / p.sum()
-    span = n_years * _YEAR
 
-    # seasons: [s0 + k*Y, s0 + k*Y + L) for k = -1 .. ceil(n_years), clipped to [0, span]
     s0 = rng.uniform(0.0, _YEAR, n_objects)
     length = _draw(rng, season_length, n_objects, name="season_length")
     if np.any(length <= 0) or np.any(length > _YEAR):
         raise ValueError(f"season_length must be in (0, {_YEAR}] days, got {season_length}")
-    k = np.arange(-1, int(np.ceil(n_years)) + 1)
-    lo = np.clip(s0[:, None] + k * _YEAR, 0.0, span)
-    hi = np.clip(s0[:, None] + k * _YEAR + length[:, None], 0.0, span)
+    lo, hi = _season_segments(s0, length, n_years)
     seg = hi - lo
     cum = np.cumsum(seg, axis=1)
     total = cum[:, -1]
@@ -309,7 +324,7 @@ def _cadence(rng, n_objects, *, n_years, n_visits, visits_per_year, bands, band_
 
     # uniform over each object's observable time: invert the cumulative season lengths
     u = rng.uniform(0.0, 1.0, len(obj)) * total[obj]
-    which = np.minimum((cum[obj] <= u[:, None]).sum(axis=1), len(k) - 1)
+    which = np.minimum((cum[obj] <= u[:, None]).sum(axis=1), lo.shape[1] - 1)
     day = lo[obj, which] + (u - (cum[obj, which] - seg[obj, which]))
     night = np.floor(start_mjd + day)
     mjd = night + _NIGHT_CENTRE + rng.uniform(-_NIGHT_JITTER, _NIGHT_JITTER, len(obj))
@@ -375,6 +390,13 @@ class Signal:
             deterministic signal from its truth).
         stochastic: True when the flux needs random draws beyond the parameters (e.g. a DRW), so
             that it cannot be recomputed from the truth table.
+        meta: truth columns that are also per-object columns of the output (the batch's
+            :attr:`~tsmodels.lightcurves.LightCurveBatch.meta`, and columns of the long table
+            repeated on each object's rows), e.g. ``("z", "mwebv")`` for a supernova model.
+        observed: optional ``observed(cad, params) -> [M] bool``: the visits at which the signal
+            is defined; the others are removed from the light curves before the flux and the
+            noise are computed (e.g. visits in a band a spectral model does not cover at the
+            object's redshift). None keeps every visit.
     """
 
     name: str
@@ -382,6 +404,8 @@ class Signal:
     flux: Callable[..., np.ndarray]
     stochastic: bool = False
     doc: str = field(default="", compare=False)
+    meta: tuple[str, ...] = ()
+    observed: Callable[..., np.ndarray] | None = None
 
 
 #: Registered signals by name.
@@ -389,9 +413,12 @@ SIGNALS: dict[str, Signal] = {}
 
 
 def register_signal(name: str, *, draw: Callable, flux: Callable, stochastic: bool = False,
-                    doc: str = "") -> Signal:
-    """Add a signal to :data:`SIGNALS` (replacing one of the same name) and return it."""
-    sig = Signal(name=name, draw=draw, flux=flux, stochastic=stochastic, doc=doc)
+                    doc: str = "", meta: Sequence[str] = (),
+                    observed: Callable | None = None) -> Signal:
+    """Add a signal to :data:`SIGNALS` (replacing one of the same name) and return it (see
+    :class:`Signal` for the arguments)."""
+    sig = Signal(name=name, draw=draw, flux=flux, stochastic=stochastic, doc=doc,
+                 meta=tuple(meta), observed=observed)
     SIGNALS[name] = sig
     return sig
 
@@ -624,6 +651,145 @@ def _pspl_flux(cad, params, rng):
     return fs * mag + fb
 
 
+# ---- SALT2 Type Ia supernovae
+#: ``mB = SALT2_MB_OFFSET - 2.5 log10(x0)``: the peak rest-frame B magnitude of a SALT2 amplitude
+#: ``x0`` (SNANA's convention for the salt2-4 model).
+SALT2_MB_OFFSET = 10.635
+_C_KM_S = 299792.458  # speed of light, km/s
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(64)
+_SALT2_CHUNK = 512  # objects per compiled evaluation of the SALT2 kernel
+
+
+def distance_modulus(z, *, H0: float = 70.0, Om0: float = 0.3):
+    """Distance modulus in a flat Lambda-CDM cosmology without radiation.
+
+    ``mu = 5 log10(D_L / 10 pc)`` with ``D_L = (1 + z) (c / H0) int_0^z dz' / E(z')`` and
+    ``E(z) = sqrt(Om0 (1 + z)^3 + 1 - Om0)``; the integral by 64-point Gauss-Legendre quadrature
+    (exact to float64 rounding for the redshifts of supernova surveys; astropy's
+    ``FlatLambdaCDM(H0, Om0, Tcmb0=0).distmod`` is the reference of the tests).
+
+    Args:
+        z: redshift(s), > 0.
+        H0: Hubble constant, km/s/Mpc.
+        Om0: matter density today (flat: dark energy ``1 - Om0``).
+
+    Returns:
+        ``mu`` in magnitudes, the shape of ``z``.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    x = 0.5 * z[..., None] * (_GL_X + 1.0)
+    inv_e = 1.0 / np.sqrt(Om0 * (1.0 + x) ** 3 + 1.0 - Om0)
+    d_c = 0.5 * z * np.sum(_GL_W * inv_e, axis=-1) * (_C_KM_S / H0)  # comoving distance, Mpc
+    with np.errstate(divide="ignore"):
+        return 5.0 * np.log10((1.0 + z) * d_c) + 25.0
+
+
+def _uniform_observable(rng, cad: Cadence) -> np.ndarray:
+    """``[B]`` MJD drawn uniformly over each object's observable seasons inside the survey (for a
+    cadence without seasons: between the object's first and last visits)."""
+    n = cad.n_objects
+    if cad.season_start is None or cad.season_length is None or not cad.n_years > 0:
+        first = np.full(n, np.inf)
+        last = np.full(n, -np.inf)
+        np.minimum.at(first, cad.obj, cad.mjd)
+        np.maximum.at(last, cad.obj, cad.mjd)
+        return rng.uniform(first, last)
+    lo, hi = _season_segments(np.asarray(cad.season_start) + _YEAR, np.asarray(cad.season_length),
+                              cad.n_years)
+    seg = hi - lo
+    cum = np.cumsum(seg, axis=1)
+    u = rng.uniform(0.0, 1.0, n) * cum[:, -1]
+    which = np.minimum((cum <= u[:, None]).sum(axis=1), lo.shape[1] - 1)
+    rows = np.arange(n)
+    return cad.start_mjd + lo[rows, which] + (u - (cum[rows, which] - seg[rows, which]))
+
+
+@compiled_cache(maxsize=8)
+def _salt2_tables(bands: tuple[str, ...]):
+    """(SALTModel salt2-4, SALTBands of the LSST ``bands``, jitted evaluation over objects)."""
+    import jax
+
+    from tsmodels.kernels.supernova import salt as S
+
+    model = S.load_salt("salt2-4")
+    tables = S.salt_bands(tuple("lsst" + b for b in bands))
+
+    def one(t, band, z, x0, x1, c, ebv, model, tables):
+        return S.salt_bandflux(t, band, model, tables, z=z, t0=0.0, x0=x0, x1=x1, c=c, ebv=ebv,
+                               zp=AB_ZEROPOINT_NJY)
+
+    return model, tables, jax.jit(jax.vmap(one, in_axes=(0,) * 7 + (None, None)))
+
+
+def _salt2_draw(rng, cad, *, z=(0.05, 0.5), t0=None, x1=(-3.0, 3.0), c=(-0.3, 0.3), mwebv=0.0,
+                mB=None, M_B=-19.36, alpha=0.14, beta=3.1, sigma_int=0.1, H0=70.0, Om0=0.3):
+    n = cad.n_objects
+    zz = _draw(rng, z, n, name="z")
+    if not np.all(zz > 0):
+        raise ValueError("z must be > 0")
+    t0v = _uniform_observable(rng, cad) if t0 is None else _draw(rng, t0, n, name="t0")
+    x1v = _draw(rng, x1, n, name="x1")
+    cv = _draw(rng, c, n, name="c")
+    ebv = _draw(rng, mwebv, n, name="mwebv")
+    if not np.all(ebv >= 0):
+        raise ValueError("mwebv must be >= 0")
+    mu = distance_modulus(zz, H0=H0, Om0=Om0)
+    if mB is None:
+        mBv = mu + M_B - alpha * x1v + beta * cv + sigma_int * rng.standard_normal(n)
+    else:
+        mBv = _draw(rng, mB, n, name="mB")
+    x0 = np.power(10.0, -0.4 * (mBv - SALT2_MB_OFFSET))
+    return {"z": zz, "t0": t0v, "x0": x0, "x1": x1v, "c": cv, "mwebv": ebv, "mB": mBv, "mu": mu}
+
+
+def _salt2_observed(cad, params):
+    """Visits in a band the SALT2 model covers at the object's redshift (the kernel's and
+    sncosmo's rule: the bandpass inside ``[2000, 9200] (1 + z)`` A and F99's range)."""
+    from tsmodels.kernels.supernova.salt import F99_WAVE_RANGE
+
+    model, tables, _ = _salt2_tables(tuple(cad.bands))
+    z = np.asarray(params["z"], dtype=np.float64)[cad.obj]
+    lo = np.maximum(model.wave[0] * (1.0 + z), F99_WAVE_RANGE[0])
+    hi = np.minimum(model.wave[-1] * (1.0 + z), F99_WAVE_RANGE[1])
+    return (tables.minwave[cad.band] >= lo) & (tables.maxwave[cad.band] <= hi)
+
+
+def _next_pow2(n: int, low: int) -> int:
+    return max(low, 1 << max(int(n) - 1, 0).bit_length())
+
+
+def _salt2_flux(cad, params, rng):
+    from tsmodels.config import precision
+
+    model, tables, fn = _salt2_tables(tuple(cad.bands))
+    n_obj = cad.n_objects
+    p = {k: np.asarray(params[k], dtype=np.float64) for k in ("z", "t0", "x0", "x1", "c", "mwebv")}
+    idx = np.argsort(cad.obj, kind="stable")
+    o = np.asarray(cad.obj)[idx]
+    counts = np.bincount(o, minlength=n_obj)
+    pos = np.arange(len(o)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[o]
+    width = _next_pow2(int(counts.max(initial=1)), 8)
+    rows = min(_SALT2_CHUNK, _next_pow2(n_obj, 1))
+    n_pad = -(-n_obj // rows) * rows
+    t = np.zeros((n_pad, width))
+    band = np.zeros((n_pad, width), dtype=np.int32)
+    t[o, pos] = np.asarray(cad.mjd, dtype=np.float64)[idx] - p["t0"][o]  # days from t0
+    band[o, pos] = np.asarray(cad.band)[idx]
+
+    def col(name, fill):
+        return np.concatenate([p[name], np.full(n_pad - n_obj, fill)])
+
+    args = [col("z", 0.1), col("x0", 0.0), col("x1", 0.0), col("c", 0.0), col("mwebv", 0.0)]
+    out = np.empty((n_pad, width))
+    with precision("float64"):
+        for s in range(0, n_pad, rows):
+            sl = slice(s, s + rows)
+            out[sl] = np.asarray(fn(t[sl], band[sl], *(a[sl] for a in args), model, tables))
+    flux = np.empty(len(o))
+    flux[idx] = out[o, pos]
+    return flux
+
+
 register_signal("constant", draw=_constant_draw, flux=_constant_flux,
                 doc="Constant source: mag_<band>.")
 register_signal("periodic", draw=_periodic_draw, flux=_periodic_flux,
@@ -634,6 +800,10 @@ register_signal("bazin", draw=_bazin_draw, flux=_bazin_flux,
                 doc="Bazin et al. (2009) transient with shared timescales and per-band amplitude.")
 register_signal("pspl", draw=_pspl_draw, flux=_pspl_flux,
                 doc="Paczynski point-source point-lens microlensing with per-band blending.")
+register_signal("salt2", draw=_salt2_draw, flux=_salt2_flux, meta=("z", "mwebv"),
+                observed=_salt2_observed,
+                doc="SALT2 (salt2-4) Type Ia supernovae through the LSST bandpasses, x0 from a "
+                    "Tripp-standardised distance modulus.")
 
 
 # --------------------------------------------------------------------------- drivers
@@ -657,7 +827,8 @@ def lightcurves(
     """Simulate ``n_objects`` light curves of signal ``kind`` on an LSST-like cadence.
 
     Args:
-        kind: a name in :data:`SIGNALS` ("periodic", "drw", "bazin", "pspl", "constant", ...).
+        kind: a name in :data:`SIGNALS` ("periodic", "drw", "bazin", "pspl", "salt2",
+            "constant", ...).
         n_objects: number of objects.
         seed: int or ``np.random.SeedSequence``; same seed, same output (bit for bit).
         n_years, n_visits, visits_per_year, bands, band_fractions, season_length, start_mjd:
@@ -667,7 +838,9 @@ def lightcurves(
         ids: object ids (default ``0 .. n_objects - 1``), unique.
         output: "batch" for a :class:`~tsmodels.lightcurves.LightCurveBatch`, "pandas" for the
             long table with columns ``id, time`` (MJD) ``, flux, flux_err`` (nJy) ``, band,
-            flux_true`` (nJy), sorted by id then time (the order of ``batch.to_pandas()``).
+            flux_true`` (nJy) and the signal's per-object columns (:attr:`Signal.meta`), sorted
+            by id then time (the order of ``batch.to_pandas()``). The batch carries those
+            columns in ``batch.meta``.
         **params: signal options (see the per-signal functions, e.g. :func:`periodic`).
 
     Returns:
@@ -677,7 +850,8 @@ def lightcurves(
 
     Raises:
         KeyError: for an unknown ``kind``.
-        ValueError: for invalid options.
+        ValueError: for invalid options, or when a signal's ``observed`` leaves an object
+            without visits.
     """
     if kind not in SIGNALS:
         raise KeyError(f"unknown signal {kind!r}; registered signals are {sorted(SIGNALS)}")
@@ -700,6 +874,8 @@ def lightcurves(
         truth = signal.draw(r_par, cad, **params)
     except TypeError as err:
         raise TypeError(f"invalid option for signal {kind!r}: {err}") from err
+    if signal.observed is not None:
+        cad = _keep_visits(cad, np.asarray(signal.observed(cad, truth), dtype=bool), kind, ids)
     flux_true = np.asarray(signal.flux(cad, truth, r_sig), dtype=np.float64)
     flux_err = flux_err_model(flux_true, cad.m5(), cad.gamma())
     flux = flux_true + flux_err * r_noise.standard_normal(len(flux_true)) if noise else flux_true.copy()
@@ -713,14 +889,32 @@ def lightcurves(
     row_ids = ids[cad.obj][order]
     mjd, band_names = cad.mjd[order], cad.band_names[order]
     flux, flux_err, flux_true = flux[order], flux_err[order], flux_true[order]
+    meta = truth_df[list(signal.meta)].astype(np.float64) if signal.meta else None
     if output == "pandas":
         table = pd.DataFrame({"id": row_ids, "time": mjd, "flux": flux, "flux_err": flux_err,
                               "band": band_names, "flux_true": flux_true})
+        for name in signal.meta:
+            table[name] = meta[name].to_numpy()[rank[cad.obj][order]]
         return table, truth_df
     from tsmodels.lightcurves import LightCurveBatch
 
-    batch = LightCurveBatch.from_long(row_ids, mjd, flux, flux_err, band_names, bands=cad.bands)
+    batch = LightCurveBatch.from_long(row_ids, mjd, flux, flux_err, band_names, bands=cad.bands,
+                                      meta=meta)
     return batch, truth_df
+
+
+def _keep_visits(cad: Cadence, keep: np.ndarray, kind: str, ids: np.ndarray) -> Cadence:
+    """The cadence without the visits where ``keep`` is False (a signal's ``observed``)."""
+    if keep.shape != cad.obj.shape:
+        raise ValueError(f"signal {kind!r}: observed() returned shape {keep.shape}, expected "
+                         f"{cad.obj.shape}")
+    left = np.bincount(cad.obj[keep], minlength=cad.n_objects)
+    if np.any(left == 0):
+        bad = ids[left == 0]
+        raise ValueError(f"signal {kind!r} leaves {bad.size} object(s) without any visit "
+                         f"(e.g. id {bad[0]!r}): none of their visits is in a band the signal "
+                         f"covers (bands {cad.bands}); choose other bands or parameter ranges")
+    return dataclasses.replace(cad, obj=cad.obj[keep], mjd=cad.mjd[keep], band=cad.band[keep])
 
 
 def evaluate(kind: str, truth: pd.DataFrame, ids, time, band) -> np.ndarray:
@@ -891,4 +1085,52 @@ def constant(n_objects: int, *, mag=(17.0, 22.0), colour_scatter: float = 0.2, s
         ``(batch, truth)``; truth columns ``mag`` and ``mag_<b>``.
     """
     return lightcurves("constant", n_objects, seed=seed, mag=mag, colour_scatter=colour_scatter,
+                       **survey)
+
+
+def salt2(n_objects: int, *, z=(0.05, 0.5), t0=None, x1=(-3.0, 3.0), c=(-0.3, 0.3), mwebv=0.0,
+          mB=None, M_B: float = -19.36, alpha: float = 0.14, beta: float = 3.1,
+          sigma_int: float = 0.1, H0: float = 70.0, Om0: float = 0.3, seed=0, **survey):
+    """Type Ia supernovae from the SALT2 model (salt2-4) through the LSST bandpasses.
+
+    The flux in band ``b`` is that of :func:`tsmodels.kernels.supernova.salt_bandflux` (sncosmo's
+    ``Model(source="salt2", effects=[F99Dust()], effect_frames=["obs"]).bandflux`` with
+    ``zp=31.4, zpsys="ab"``): nJy, with parameters ``z, t0, x0, x1, c`` and the Milky Way
+    ``E(B-V) = mwebv``. The amplitude follows from a peak magnitude ``mB = 10.635 - 2.5 log10 x0``
+    (:data:`SALT2_MB_OFFSET`), which by default is standardised by the Tripp relation,
+    ``mB = mu(z) + M_B - alpha x1 + beta c + N(0, sigma_int)`` with ``mu`` the flat Lambda-CDM
+    distance modulus (:func:`distance_modulus`); pass ``mB`` to set it directly instead.
+
+    The batch carries the per-object columns ``z`` and ``mwebv`` in ``batch.meta`` (the long
+    table has them as columns), which is what :class:`tsmodels.models.SALT2` reads: fit the
+    light curves with ``SALT2(zp=31.4)`` (nJy) and add ``batch.t_ref`` to its ``t0``.
+
+    Visits in a band the model does not cover at the object's redshift (rest frame 2000-9200 A:
+    ``u`` needs ``z < 0.62``, ``z`` needs ``z > 0.023``, ``y`` needs ``z > 0.195``; sncosmo
+    raises for them) are left out of the light curve; an object left with no visit raises
+    ``ValueError``. :func:`evaluate` gives NaN for them.
+
+    Args:
+        n_objects: number of objects.
+        z: redshift (> 0); scalar, ``(low, high)`` (uniform) or array.
+        t0: time of rest-frame B maximum, MJD; default: uniform over the object's observable
+            seasons inside the survey (so the peak falls where the cadence has visits, unless
+            near the edge of a season).
+        x1: SALT2 stretch; scalar, ``(low, high)`` (uniform) or array.
+        c: SALT2 colour; scalar, ``(low, high)`` (uniform) or array.
+        mwebv: Milky Way ``E(B-V)``, mag (>= 0); scalar, range or array.
+        mB: peak rest-frame B magnitude (SALT2 convention); None: from the Tripp relation.
+        M_B, alpha, beta, sigma_int: Tripp relation (absolute magnitude for ``H0``, stretch and
+            colour coefficients, intrinsic scatter in mag); illustrative values close to
+            those of recent cosmological analyses.
+        H0, Om0: flat Lambda-CDM cosmology of ``mu(z)`` (km/s/Mpc, matter density).
+        seed: random seed.
+        **survey: cadence and output options of :func:`lightcurves` (e.g. ``bands="griz"``,
+            ``n_years``, ``n_visits``, ``season_length``).
+
+    Returns:
+        ``(batch, truth)``; truth columns ``z, t0`` (MJD) ``, x0, x1, c, mwebv, mB, mu``.
+    """
+    return lightcurves("salt2", n_objects, seed=seed, z=z, t0=t0, x1=x1, c=c, mwebv=mwebv, mB=mB,
+                       M_B=M_B, alpha=alpha, beta=beta, sigma_int=sigma_int, H0=H0, Om0=Om0,
                        **survey)
