@@ -56,6 +56,7 @@ import functools
 import warnings
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -106,7 +107,7 @@ class _SALT(Model):
     x1_range: tuple = (-5.0, 5.0)
     c_range: tuple = (-0.5, 1.0)
     gls_iterations: int = 2
-    n_starts: int = 4
+    n_starts: int = 2
 
     param_names = ("t0", "x1", "c")
     meta_columns = ("z", "mwebv")
@@ -155,6 +156,20 @@ class _SALT(Model):
         except ValueError as e:
             raise ValueError(f"{self.name}: {e}") from None
 
+    def _traced_tables(self, lc, dt):
+        """:meth:`tables` as JAX arrays of the computation's dtype ``dt`` (inside a trace). The
+        host tables are NumPy float64 arrays shared by every call (cached); passed as they are
+        to the kernels' jitted functions, a trace in one precision after a trace in the other
+        (``ts.fit(dtype="float32")`` after a float64 fit in the same process) met a stale
+        conversion of them and failed to lower."""
+        model, bands, weff = self.tables(lc.bands)
+
+        def cast(x):
+            x = np.asarray(x)
+            return jnp.asarray(x, dt) if np.issubdtype(x.dtype, np.floating) else jnp.asarray(x)
+
+        return jax.tree_util.tree_map(cast, (model, bands, weff))
+
     def check_batch(self, batch) -> None:
         """Raise for a missing ``z``/``mwebv`` column, ``z <= 0`` or an unknown band; raise (or,
         with ``uncovered="mask"``, warn) for points in bands the model does not cover at the
@@ -195,8 +210,8 @@ class _SALT(Model):
     def _unit_flux(self, params, lc):
         """``(f [N] at x0 = 1, used [N] bool, z)``: points inside the mask, the model's coverage
         and the cuts; ``f`` is 0 elsewhere."""
-        model, bands, weff = self.tables(lc.bands)
         dt = jnp.result_type(lc.t, params["t0"])
+        model, bands, weff = self._traced_tables(lc, dt)
         z = jnp.asarray(lc.meta["z"], dt)
         ebv = jnp.asarray(lc.meta["mwebv"], dt)
         prep = _salt.salt_prepare(model, bands, z=z, ebv=ebv)
@@ -227,7 +242,7 @@ class _SALT(Model):
     def _cov_terms(self, params, lc, f, used, kept, z):
         """Flux covariance at ``x0 = 1`` (``f_i rcov_ij f_j``, zero off the used points) and the
         diagonal of the measurement errors (1 off the used points)."""
-        model, bands, _ = self.tables(lc.bands)
+        model, bands, _ = self._traced_tables(lc, jnp.result_type(z))
         rprep = _salt.salt_prepare_rcov(model, bands, z=z)
         r = _salt.salt_bandflux_rcov_prepared(lc.t, lc.band, model, rprep, t0=params["t0"],
                                               x1=params["x1"])
@@ -316,9 +331,9 @@ class _SALT(Model):
         """``x0 f`` at ``lc``'s points (0 at padded points; NaN in bands not covered at this
         ``z``; points removed by the cuts are predicted too), or at times ``t`` [M] (days
         relative to ``t_ref``) in band indices ``band`` [M]."""
-        model, bands, _ = self.tables(lc.bands)
         x0 = self.linear(params, lc).coef[0]
         dt = jnp.result_type(lc.t, params["t0"])
+        model, bands, _ = self._traced_tables(lc, dt)
         prep = _salt.salt_prepare(model, bands, z=jnp.asarray(lc.meta["z"], dt),
                                   ebv=jnp.asarray(lc.meta["mwebv"], dt))
         tt = lc.t if t is None else jnp.asarray(t, dt)
@@ -382,7 +397,9 @@ _DOC_ARGS = """
         x1_range, c_range: uniform priors (fit bounds) of ``x1`` and ``c``.
         gls_iterations: with ``model_covariance``, generalised-least-squares iterations of
             ``x0``.
-        n_starts: default number of starts (:meth:`init`).
+        n_starts: default number of starts (:meth:`init`): 2, at the data-driven peak time and
+            5 d before it. On the 78 good Foundation DR1 SNe, 2 starts give the fits of 4 (to
+            0.002 sigma); 1 start leaves one SN in a local minimum (chi2 27 higher).
 
     Parameters: ``t0`` (days relative to ``t_ref``), ``x1``, ``c``; linear: ``x0``.
 """
