@@ -15,15 +15,29 @@
    per event (``Event.get_chi2`` with the source and blend fluxes solved per band, minimised by
    Nelder-Mead over ``t0, u0, tE`` from tsmodels' first data-driven start), with the fraction of
    events where each reaches a chi2 within 1 of the better of the two.
+3. Binary-lens point-source magnifications per second on ``--binary-events`` random
+   (``s, q, alpha, u0, tE``) events of ``--points`` points: tsmodels ``jit(vmap(...))`` of
+   ``binary_magnification`` against MulensModel ``Model.get_magnification`` (``point_source``)
+   per event and VBMicrolensing ``BinaryMag0`` (one call per point from Python, run in its own
+   environment, ``--vbm-python``, as a subprocess on the same source positions), with the
+   largest relative differences.
+4. Screening at scale (``--screen N``, default 10^4; 0 skips): ``ts.screen_microlensing`` on
+   ``tsmodels.screening.simulate_population(N)`` (3% events, the rest constant, periodic and
+   DRW): recovery of the events with ``u0 < 0.5`` (all have 5 <= tE <= 200 d), the false
+   positive rate among the non-events, per class, and objects per second.
 
 Usage: ``python benchmarks/bench_microlensing.py [--events 200] [--points 1000] [--fits 200]
-[--mm-fits 20]``
+[--mm-fits 20] [--binary-events 100] [--vbm-python /tmp/vbml/bin/python] [--screen 10000]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -145,16 +159,136 @@ def bench_fits(n_fit, n_mm, rng):
     print(f"| MulensModel {mm.__version__} `Event.get_chi2` + scipy Nelder-Mead per event | {n_mm} | {rate_mm:,.2f} | {ok_mm:.0%} | 1x |")
 
 
+_VBM_DRIVER = r"""
+import json, sys, time
+import numpy as np
+import VBMicrolensing
+d = np.load(sys.argv[1])
+vbm = VBMicrolensing.VBMicrolensing()
+x, y, s, q = d["x"], d["y"], d["s"], d["q"]
+out = np.empty(x.shape)
+t0 = time.perf_counter()
+for i in range(x.shape[0]):
+    si, qi = float(s[i]), float(q[i])
+    out[i] = [vbm.BinaryMag0(si, qi, float(a), float(b)) for a, b in zip(x[i], y[i])]
+sec = time.perf_counter() - t0
+np.save(sys.argv[2], out)
+import importlib.metadata as md
+print(json.dumps({"sec": sec, "version": md.version("VBMicrolensing")}))
+"""
+
+
+def run_vbm(python, x, y, s, q):
+    """VBMicrolensing ``BinaryMag0`` at source positions ``x, y [E, N]`` (lens ``s, q [E]``) in
+    its own environment: ``(magnifications, seconds, version)``, or a string saying why not."""
+    if not python or not Path(python).exists():
+        return f"no VBMicrolensing Python at {python!r}"
+    with tempfile.TemporaryDirectory() as tmp:
+        f, g, drv = Path(tmp) / "pos.npz", Path(tmp) / "mag.npy", Path(tmp) / "drive.py"
+        np.savez(f, x=x, y=y, s=s, q=q)
+        drv.write_text(_VBM_DRIVER)
+        p = subprocess.run([python, str(drv), str(f), str(g)], capture_output=True, text=True, timeout=900)
+        if p.returncode != 0:
+            return "VBMicrolensing failed: " + (p.stderr.strip().splitlines() or ["?"])[-1][:200]
+        info = json.loads(p.stdout.strip().splitlines()[-1])
+        return np.load(g), info["sec"], info["version"]
+
+
+def bench_binary(n_ev, n_pts, rng, vbm_python, n_mm=20):
+    import jax
+    import MulensModel as mm
+
+    from tsmodels.config import precision
+    from tsmodels.kernels import microlensing as ml
+
+    p = {"t0": rng.uniform(-5, 5, n_ev), "u0": rng.uniform(-0.5, 0.5, n_ev),
+         "tE": 10 ** rng.uniform(0.7, 2.0, n_ev), "s": 10 ** rng.uniform(-0.3, 0.3, n_ev),
+         "q": 10 ** rng.uniform(-3, 0, n_ev), "alpha": rng.uniform(0, 360, n_ev)}
+    t = np.tile(np.linspace(-30, 30, n_pts), (n_ev, 1))
+    with precision("float64"):
+        f = jax.jit(jax.vmap(lambda t, p: ml.binary_magnification(t, **p)))
+        ours = np.asarray(f(t, p))
+        sec = _best_time(lambda: f(t, p).block_until_ready())
+        x, y = (np.asarray(v) for v in ml.binary_trajectory((t - p["t0"][:, None]) / p["tE"][:, None],
+                                                             p["u0"][:, None], alpha=p["alpha"][:, None]))
+    n_mm = min(n_mm, n_ev)
+    ref = []
+    t_a = time.perf_counter()
+    for k in range(n_mm):
+        model = mm.Model({"t_0": p["t0"][k], "u_0": p["u0"][k], "t_E": p["tE"][k], "s": p["s"][k],
+                          "q": p["q"][k], "alpha": p["alpha"][k]})
+        ref.append(model.get_magnification(t[k]))
+    sec_mm = time.perf_counter() - t_a
+    d_mm = np.abs(ours[:n_mm] / np.array(ref) - 1)
+    rate = n_ev * n_pts / sec
+    rows = [("tsmodels `binary_magnification` (jit, vmap)", n_ev, rate, 1.0, "")]
+    rate_mm = n_mm * n_pts / sec_mm
+    rows.append((f"MulensModel {mm.__version__} `Model.get_magnification` (point_source)", n_mm, rate_mm,
+                 rate / rate_mm, f"{d_mm.max():.1e} / {np.median(d_mm):.1e}"))
+    vb = run_vbm(vbm_python, x, y, p["s"], p["q"])
+    if isinstance(vb, str):
+        print(f"\nVBMicrolensing: {vb}")
+    else:
+        mag, sec_vb, version = vb
+        d_vb = np.abs(ours / mag - 1)
+        rate_vb = n_ev * n_pts / sec_vb
+        rows.append((f"VBMicrolensing {version} `BinaryMag0`, one call per point from Python", n_ev, rate_vb,
+                     rate / rate_vb, f"{d_vb.max():.1e} / {np.median(d_vb):.1e}"))
+    print(f"\n### Binary lens, point source ({n_ev} events x {n_pts} points, s in [0.5, 2], "
+          "q in [1e-3, 1], |u0| < 0.5)\n")
+    print("| code | events | points/s | tsmodels is | rel. diff to tsmodels, max / median |")
+    print("| --- | --- | --- | --- | --- |")
+    for name, n, r, ratio, d in rows:
+        print(f"| {name} | {n} | {r:,.0f} | {ratio:,.1f}x | {d} |")
+
+
+def bench_screen(n, fraction, seed=0):
+    import tsmodels as ts
+    from tsmodels.screening import simulate_population
+
+    batch, truth = simulate_population(n, event_fraction=fraction, seed=seed)
+    t_a = time.perf_counter()
+    table = ts.screen_microlensing(batch)
+    sec = time.perf_counter() - t_a
+    kind = truth["kind"].to_numpy()
+    cand = table["candidate"].to_numpy()
+    event = kind == "pspl"
+    target = event & (truth["u0"].to_numpy() < 0.5)
+    print(f"\n### Screening ({n} simulated LSST-like objects, 3 years, {int(batch.n_obs.mean())} points on "
+          f"average; {event.sum()} events, {target.sum()} with u0 < 0.5)\n")
+    print(f"`ts.screen_microlensing` (PSPL and Constant fits, `ts.compare`, cuts): {sec:.0f} s, "
+          f"{n / sec:,.1f} objects/s (compilation included)\n")
+    print("| class | objects | flagged | rate |")
+    print("| --- | --- | --- | --- |")
+    rows = [("events, u0 < 0.5 (recovery)", target), ("events, 0.5 <= u0 < 1", event & ~target),
+            ("non-events (false positives)", ~event)]
+    rows += [(k, kind == k) for k in ("constant", "periodic", "drw")]
+    for name, sel in rows:
+        print(f"| {name} | {sel.sum()} | {cand[sel].sum()} | {cand[sel].mean():.2%} |")
+    lost = table.loc[target & ~cand]
+    if len(lost):
+        why = {c: int((~lost[c]).sum()) for c in ("evidence", "good_fit", "peak_observed", "sampled")}
+        print(f"\nEvents with u0 < 0.5 not flagged: {len(lost)}; failed condition counts {why}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--points", type=int, default=1000)
     ap.add_argument("--fits", type=int, default=200)
     ap.add_argument("--mm-fits", type=int, default=20)
+    ap.add_argument("--binary-events", type=int, default=100)
+    ap.add_argument("--vbm-python", default="/tmp/vbml/bin/python")
+    ap.add_argument("--screen", type=int, default=10_000, metavar="N")
+    ap.add_argument("--screen-fraction", type=float, default=0.03)
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     bench_magnifications(args.events, args.points, rng)
     bench_fits(args.fits, args.mm_fits, rng)
+    if args.binary_events:
+        bench_binary(args.binary_events, args.points, rng, args.vbm_python)
+    if args.screen:
+        bench_screen(args.screen, args.screen_fraction)
 
 
 if __name__ == "__main__":
