@@ -48,29 +48,10 @@ BANDS = ("ps1::g", "ps1::r", "ps1::i", "ps1::z", "lsstu", "lsstg", "lsstr", "lss
 
 def _model_dir(name, tmp_factory):
     """The public model directory, or (where it is not at hand) the same files written back from
-    the shipped tables, every float with ``repr`` (an exact round trip)."""
+    the shipped tables (:func:`write_model_directory`, an exact round trip)."""
     if (MODELS_DIR / name).exists():
         return MODELS_DIR / name
-    d = np.load(S.RESOURCES / "salt" / f"{name}.npz")
-    out = tmp_factory.mktemp(name)
-    files = S._FILES[str(d["family"])]
-    for key, fname in files.items():
-        if key in ("cl", "cd"):
-            continue
-        ph, wv, val = (d[key + "_phase"].tolist(), d[key + "_wave"].tolist(),
-                       d[key].tolist())
-        lines = [f"{p!r} {w!r} {val[i][j]!r}\n" for i, p in enumerate(ph)
-                 for j, w in enumerate(wv)]
-        (out / fname).write_text("".join(lines))
-    lo, hi = d["cl_range"].tolist()
-    cl = [str(d["cl_coeffs"].size)] + [repr(float(x)) for x in d["cl_coeffs"]]
-    cl += ["Salt2ExtinctionLaw.version 1", f"Salt2ExtinctionLaw.min_lambda {lo!r}",
-           f"Salt2ExtinctionLaw.max_lambda {hi!r}"]
-    (out / files["cl"]).write_text("\n".join(cl) + "\n")
-    (out / files["cd"]).write_text("".join(f"{w!r} {v!r}\n"
-                                           for w, v in zip(d["cd_wave"].tolist(),
-                                                           d["cd_value"].tolist())))
-    return out
+    return S.write_model_directory(name, tmp_factory.mktemp(name))
 
 
 def _sncosmo_model(name, tmp_factory):
