@@ -20,9 +20,6 @@ import pandas as pd
 
 __all__ = ["screen_microlensing", "simulate_population"]
 
-_YEAR = 365.25  # days
-
-
 def screen_microlensing(batch, *, delta_bic: float = 25.0, max_chi2_z: float = 5.0,
                         min_points: int = 3, dtype=None, batch_size: int | None = None) -> pd.DataFrame:
     r"""Flag point-lens microlensing candidates among the objects of ``batch``.
@@ -167,7 +164,7 @@ def simulate_population(n_objects: int, *, event_fraction: float = 0.03, seed=0,
     parts, truths, start = [], [], 0
     if n_ev:
         cad = simulate.cadence(n_ev, n_years=n_years, seed=seeds[0], **_cadence_options(survey))
-        t0 = _in_season(cad, np.random.default_rng(seeds[4]))
+        t0 = simulate._uniform_observable(np.random.default_rng(seeds[4]), cad)
         df, tr = simulate.pspl(n_ev, u0=u0, tE=tE, t0=t0, seed=seeds[0], n_years=n_years,
                                output="pandas", ids=np.arange(n_ev), **survey)
         parts.append(df)
@@ -196,16 +193,3 @@ def _cadence_options(survey: dict) -> dict:
     keys = ("n_visits", "visits_per_year", "bands", "band_fractions", "season_length", "start_mjd")
     return {k: survey[k] for k in keys if k in survey}
 
-
-def _in_season(cad, rng) -> np.ndarray:
-    """One MJD per object, uniform over its observing seasons within the survey."""
-    span = cad.n_years * _YEAR
-    k = np.arange(0, int(np.ceil(cad.n_years)) + 2)
-    lo = np.clip(cad.season_start[:, None] + k * _YEAR, 0.0, span)
-    hi = np.clip(cad.season_start[:, None] + k * _YEAR + cad.season_length[:, None], 0.0, span)
-    seg = hi - lo
-    cum = np.cumsum(seg, axis=1)
-    u = rng.uniform(0.0, 1.0, cad.n_objects) * cum[:, -1]
-    which = np.minimum((cum <= u[:, None]).sum(axis=1), len(k) - 1)
-    rows = np.arange(cad.n_objects)
-    return cad.start_mjd + lo[rows, which] + u - (cum[rows, which] - seg[rows, which])

@@ -153,13 +153,16 @@ class BinaryLens(PSPL):
             beta = jnp.broadcast_to(params["u0"], jnp.shape(tau))
         return binary_trajectory(tau, beta, alpha=params["alpha"])
 
-    def _magnification(self, params, t, band, bands, offsets=None):
-        x, y = self._positions(params, t, offsets)
+    def _lens_xy(self, params, x, y):
+        """``(A, valid)`` at source positions ``(x, y)``: the point-source kernel (valid
+        everywhere) or the finite-source approximation with its flag."""
         if not self.finite_source:
-            return binary_magnification_xy(x, y, s=params["s"], q=params["q"])
-        A, _ = binary_magnification_finite_xy(x, y, s=params["s"], q=params["q"], rho=params["rho"],
+            return binary_magnification_xy(x, y, s=params["s"], q=params["q"]), jnp.ones(jnp.shape(x), bool)
+        return binary_magnification_finite_xy(x, y, s=params["s"], q=params["q"], rho=params["rho"],
                                               limb_darkening=self.limb_darkening)
-        return A
+
+    def _magnification(self, params, t, band, bands, offsets=None):
+        return self._lens_xy(params, *self._positions(params, t, offsets))[0]
 
     def finite_source_valid(self, params, lc):
         """Per-point flag of the finite-source approximation for ONE light curve (``lc`` as the
@@ -167,13 +170,9 @@ class BinaryLens(PSPL):
         parameters): True where the hexadecapole expansion is trusted
         (:func:`~tsmodels.kernels.microlensing.binary_magnification_finite_xy`), True on padded
         points; all True for a point source."""
-        if not self.finite_source:
-            return jnp.ones(jnp.shape(lc.t), bool)
         offsets = (lc.points["delta_n"], lc.points["delta_e"]) if self.parallax else None
         x, y = self._positions(params, jnp.where(lc.mask, lc.t, self._pad_time(params)), offsets)
-        _, valid = binary_magnification_finite_xy(x, y, s=params["s"], q=params["q"], rho=params["rho"],
-                                                  limb_darkening=self.limb_darkening)
-        return valid | ~lc.mask
+        return self._lens_xy(params, x, y)[1] | ~lc.mask
 
     # ------------------------------------------------------------------ starts
     def point_lens_starts(self, batch) -> dict:
@@ -196,7 +195,6 @@ class BinaryLens(PSPL):
             v = np.asarray(res.values[k], np.float64)
             ok = (np.asarray(res.status) == OK) & np.isfinite(v)
             point[k] = np.where(ok[:, None], v[:, None], point[k])
-        lo, hi = self.tE_range
         point["tE"] = np.clip(point["tE"], lo * 1.01, hi * 0.99)
         point["u0"] = np.clip(point["u0"], 1e-4, u_hi * 0.99)
         return point

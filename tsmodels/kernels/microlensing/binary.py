@@ -366,11 +366,16 @@ def binary_magnification(t, *, t0, u0, tE, s, q, alpha):
         :func:`binary_trajectory`), shape of ``t``.
     """
     t = jnp.asarray(t)
-    dt = jnp.result_type(t, tE, s, q, float)
+    x, y = _rectilinear(t, t0, u0, tE, alpha, jnp.result_type(t, tE, s, q, float))
+    return binary_magnification_xy(x, y, s=s, q=q)
+
+
+def _rectilinear(t, t0, u0, tE, alpha, dt):
+    """Source positions ``(x, y)`` on the rectilinear trajectory, in dtype ``dt``; NaN where
+    ``tE <= 0``."""
     tE = jnp.asarray(tE, dt)
     tau = (t - t0) / jnp.where(tE > 0, tE, jnp.nan)
-    x, y = binary_trajectory(tau, jnp.asarray(u0, dt), alpha=alpha)
-    return binary_magnification_xy(x, y, s=s, q=q)
+    return binary_trajectory(tau, jnp.asarray(u0, dt), alpha=alpha)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -550,9 +555,6 @@ def binary_magnification_finite(t, *, t0, u0, tE, s, q, alpha, rho, limb_darkeni
         magnification where True).
     """
     t = jnp.asarray(t)
-    dt = jnp.result_type(t, tE, s, q, rho, float)
-    tE = jnp.asarray(tE, dt)
-    tau = (t - t0) / jnp.where(tE > 0, tE, jnp.nan)
-    x, y = binary_trajectory(tau, jnp.asarray(u0, dt), alpha=alpha)
+    x, y = _rectilinear(t, t0, u0, tE, alpha, jnp.result_type(t, tE, s, q, rho, float))
     return binary_magnification_finite_xy(x, y, s=s, q=q, rho=rho, limb_darkening=limb_darkening,
                                           order=order)
