@@ -745,13 +745,10 @@ def _salt2_draw(rng, cad, *, z=(0.05, 0.5), t0=None, x1=(-3.0, 3.0), c=(-0.3, 0.
 def _salt2_observed(cad, params):
     """Visits in a band the SALT2 model covers at the object's redshift (the kernel's and
     sncosmo's rule: the bandpass inside ``[2000, 9200] (1 + z)`` A and F99's range)."""
-    from tsmodels.kernels.supernova.salt import F99_WAVE_RANGE
+    from tsmodels.kernels.supernova.salt import salt_covered
 
     model, tables, _ = _salt2_tables(tuple(cad.bands))
-    z = np.asarray(params["z"], dtype=np.float64)[cad.obj]
-    lo = np.maximum(model.wave[0] * (1.0 + z), F99_WAVE_RANGE[0])
-    hi = np.minimum(model.wave[-1] * (1.0 + z), F99_WAVE_RANGE[1])
-    return (tables.minwave[cad.band] >= lo) & (tables.maxwave[cad.band] <= hi)
+    return salt_covered(model, tables, np.asarray(params["z"], dtype=np.float64)[cad.obj], cad.band)
 
 
 def _next_pow2(n: int, low: int) -> int:

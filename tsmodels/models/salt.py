@@ -183,9 +183,7 @@ class _SALT(Model):
             raise ValueError(f"{self.name}: redshift z must be > 0; objects {list(ids[bad][:5])} "
                              f"have z = {list(z[bad][:5])}")
         zs = np.where(np.isfinite(z), z, 0.1)
-        lo = np.maximum(model.wave[0] * (1 + zs), _salt.F99_WAVE_RANGE[0])[:, None]
-        hi = np.minimum(model.wave[-1] * (1 + zs), _salt.F99_WAVE_RANGE[1])[:, None]
-        uncov = (bands.minwave[None, :] < lo) | (bands.maxwave[None, :] > hi)  # [B, nb]
+        uncov = ~_salt.salt_covered(model, bands, zs[:, None], np.arange(len(bands.names)))  # [B, nb]
         uncov &= np.isfinite(z)[:, None]
         if self.rest_wavelength is not None:  # bands removed by the cut need no coverage
             rw = weff[None, :] / (1 + zs)[:, None]

@@ -600,16 +600,33 @@ def salt_bands(names, *, r_v: float = 3.1, zpsys: str = "ab", width: int | None 
                      knot_trans=knot_trans, names=names, n_fine=n_fine)
 
 
+def salt_coverage_window(model: SALTModel, z) -> tuple[np.ndarray, np.ndarray]:
+    """Host side: the observer-frame wavelength window ``(lo, hi)`` (A, shape of ``z``) that a
+    bandpass must lie inside to be covered by ``model`` at redshift ``z``: the model's rest-frame
+    range redshifted, within the range of the Milky Way dust law (sncosmo's rule)."""
+    z = np.asarray(z, np.float64)
+    lo = np.maximum(model.wave[0] * (1.0 + z), F99_WAVE_RANGE[0])
+    hi = np.minimum(model.wave[-1] * (1.0 + z), F99_WAVE_RANGE[1])
+    return lo, hi
+
+
+def salt_covered(model: SALTModel, bands: SALTBands, z, band) -> np.ndarray:
+    """Host side: True where band index ``band`` is covered by ``model`` at redshift ``z``
+    (broadcast shapes; :func:`salt_coverage_window`)."""
+    lo, hi = salt_coverage_window(model, z)
+    band = np.asarray(band)
+    return (bands.minwave[band] >= lo) & (bands.maxwave[band] <= hi)
+
+
 def check_salt_coverage(model: SALTModel, bands: SALTBands, z) -> None:
     """Raise ``ValueError`` (sncosmo's message) if a band is not covered by the model at ``z``,
     or if ``z <= 0``. Host side; ``z`` a scalar or an array of per-object redshifts."""
     z = np.atleast_1d(np.asarray(z, np.float64))
     if np.any(~np.isfinite(z)) or np.any(z <= 0):
         raise ValueError(f"redshift must be > 0 and finite, got {z[~(z > 0)][:5]}")
-    lo = np.maximum(model.wave[0] * (1.0 + z), F99_WAVE_RANGE[0])
-    hi = np.minimum(model.wave[-1] * (1.0 + z), F99_WAVE_RANGE[1])
+    lo, hi = salt_coverage_window(model, z)
     for i, n in enumerate(bands.names):
-        bad = (bands.minwave[i] < lo) | (bands.maxwave[i] > hi)
+        bad = ~salt_covered(model, bands, z, i)
         if np.any(bad):
             j = int(np.flatnonzero(bad)[0])
             raise ValueError(f"bandpass {n!r} [{bands.minwave[i]:.6g}, .., "
