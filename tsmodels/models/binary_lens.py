@@ -52,7 +52,8 @@ class BinaryLens(PSPL):
     * with ``finite_source=True``, ``rho``: source radius in Einstein radii of the total mass
       [log-uniform on ``rho_range``, default ``(1e-4, 0.1)``];
     * with ``parallax=True``, ``pi_E_N`` and ``pi_E_E`` as in :class:`PSPL` (same options
-      ``t0_par``, ``time_offset``, ``pi_E_range``; the batch needs ``ra``/``dec``). The parallax
+      ``t0_par``, ``time_offset``, ``pi_E_range``, ``satellites`` for bands observed from a
+      spacecraft; the batch needs ``ra``/``dec``). The parallax
       shifts :math:`(\tau, \beta)` before the rotation by ``alpha``, as in MulensModel's
       ``Trajectory``.
 

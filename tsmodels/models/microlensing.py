@@ -12,11 +12,14 @@ projected offsets (:func:`tsmodels.kernels.microlensing.earth_offsets`, astropy'
 ephemeris) are computed once per light curve on the host by :meth:`PSPL.prepare_batch` from the
 object's sky position (``ra``, ``dec`` per-object columns, degrees) and absolute times, and
 bend the trajectory inside the likelihood
-(:func:`tsmodels.kernels.microlensing.parallax_trajectory`).
+(:func:`tsmodels.kernels.microlensing.parallax_trajectory`). Satellite parallax
+(``satellites={band: ephemeris}``) adds, for the points of those bands, the spacecraft's
+projected offsets from the Earth (:func:`tsmodels.kernels.microlensing.satellite_offsets`).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import jax
@@ -24,8 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
 
-from tsmodels.kernels.microlensing import (earth_offsets, fspl_magnification, parallax_trajectory,
-                                           pspl_magnification)
+from tsmodels.kernels.microlensing import (Ephemeris, earth_offsets, fspl_magnification,
+                                           parallax_trajectory, pspl_magnification, read_ephemeris,
+                                           satellite_offsets)
 from tsmodels.models.base import Model, banded_linear_solve
 
 __all__ = ["PSPL", "FSPL"]
@@ -62,6 +66,13 @@ class PSPL(Model):
       the TDB scale (HJD or BJD, as MulensModel assumes): 0 for JD, 2400000.5 for MJD (Rubin).
     * the batch needs ``ra`` and ``dec`` (ICRS, degrees) per object; an object whose position
       is NaN gets the status ``MISSING_META``.
+    * ``satellites``: satellite parallax (MulensModel's ``ephemerides_file`` of a dataset), a
+      mapping from band (dataset) name to the spacecraft's ephemeris: a JPL Horizons file path
+      (geocentric RA/Dec/delta table, :func:`~tsmodels.kernels.microlensing.read_ephemeris`) or
+      an :class:`~tsmodels.kernels.microlensing.Ephemeris`. The points of those bands are seen
+      from the spacecraft (its offsets are added to the Earth's); each band keeps its own source
+      and blend fluxes. Every named band must be one of the batch's bands and every one of its
+      points inside the ephemeris' time range (a ``ValueError`` otherwise).
     """
 
     t0_range: tuple[float, float] = (-1e4, 1e4)
@@ -72,6 +83,7 @@ class PSPL(Model):
     t0_par: float | str | None = None
     time_offset: float = 0.0
     pi_E_range: tuple[float, float] = (-3.0, 3.0)
+    satellites: object = ()
 
     _names = ("t0", "u0", "tE")
     _u0_default = (1e-4, 3.0)
@@ -92,6 +104,16 @@ class PSPL(Model):
         lo, hi = self.pi_E_range
         if not lo < hi:
             raise ValueError(f"{self.name}: pi_E_range must satisfy low < high, got {self.pi_E_range!r}")
+        sats = dict(self.satellites.items() if hasattr(self.satellites, "items") else self.satellites)
+        if sats and not self.parallax:
+            raise ValueError(f"{self.name}: satellites is an option of parallax=True")
+        for band, eph in sats.items():
+            if isinstance(eph, (str, os.PathLike)):
+                sats[band] = read_ephemeris(eph)
+            elif not isinstance(eph, Ephemeris):
+                raise TypeError(f"{self.name}: satellites[{band!r}] must be an ephemeris file path or "
+                                f"an Ephemeris, got {type(eph).__name__}")
+        object.__setattr__(self, "satellites", tuple(sorted((str(b), e) for b, e in sats.items())))
 
     @property
     def param_names(self):
@@ -136,9 +158,15 @@ class PSPL(Model):
     def prepare_batch(self, batch):
         """The batch with the Earth's projected offsets ``delta_n``, ``delta_e`` (AU) per point
         (:func:`~tsmodels.kernels.microlensing.earth_offsets` at ``t + t_ref + time_offset``) and
-        the centred ``t0_par`` per object; unchanged without parallax."""
+        the centred ``t0_par`` per object, the points of ``satellites`` bands with the spacecraft's
+        offsets added (:func:`~tsmodels.kernels.microlensing.satellite_offsets`); unchanged
+        without parallax."""
         if not self.parallax:
             return batch
+        missing = [b for b, _ in self.satellites if b not in batch.bands]
+        if missing:
+            raise ValueError(f"{self.name}: satellites names bands {missing} that the batch does not "
+                             f"have (its bands: {list(batch.bands)})")
         t = np.asarray(batch.t, np.float64)
         t_ref = np.asarray(batch.t_ref, np.float64)
         ra = np.asarray(batch.meta["ra"], np.float64)
@@ -156,6 +184,11 @@ class PSPL(Model):
             except ValueError as err:
                 raise ValueError(f"{self.name}(parallax=True): {err}; set time_offset (2400000.5 "
                                  "for MJD times)") from None
+        if ok.any() and self.satellites:
+            sn, se = self._satellite_shift(absolute, np.asarray(batch.band)[ok], mask[ok], ra[ok], dec[ok],
+                                           batch.bands)
+            dn[ok] += sn
+            de[ok] += se
         centred = np.where(ok, t0_par - t_ref, 0.0)
         return batch.with_points(delta_n=dn, delta_e=de).with_meta(_t0_par=centred)
 
@@ -177,17 +210,41 @@ class PSPL(Model):
         tau, beta = self._trajectory(params, t, offsets)
         return self._lens(params, tau, beta, band, bands)
 
-    def _offsets_at(self, lc, t):
-        """Earth offsets at new centred times ``t`` of ``lc`` (computed on the host)."""
-        def host(t, t_ref, ra, dec, t0_par):
+    def _offsets_at(self, lc, t, band):
+        """Earth (and, in ``satellites`` bands, spacecraft) offsets at new centred times ``t`` in
+        bands ``band`` of ``lc`` (computed on the host)."""
+        bands = lc.bands
+
+        def host(t, band, t_ref, ra, dec, t0_par):
             t, t_ref = np.asarray(t, np.float64), np.asarray(t_ref, np.float64)
-            dn, de = earth_offsets(t + t_ref[..., None] + self.time_offset, ra, dec,
-                                   np.asarray(t0_par, np.float64) + t_ref + self.time_offset)
+            absolute = t + t_ref[..., None] + self.time_offset
+            dn, de = earth_offsets(absolute, ra, dec, np.asarray(t0_par, np.float64) + t_ref + self.time_offset)
+            sn, se = self._satellite_shift(absolute, np.broadcast_to(band, t.shape), True, ra, dec, bands)
+            dn, de = dn + sn, de + se
             return dn.astype(t.dtype), de.astype(t.dtype)
 
         shape = jax.ShapeDtypeStruct(t.shape, t.dtype)
-        return jax.pure_callback(host, (shape, shape), t, lc.t_ref, lc.meta["ra"], lc.meta["dec"],
-                                 lc.meta["_t0_par"], vmap_method="expand_dims")
+        return jax.pure_callback(host, (shape, shape), t, jnp.broadcast_to(band, t.shape), lc.t_ref,
+                                 lc.meta["ra"], lc.meta["dec"], lc.meta["_t0_par"],
+                                 vmap_method="expand_dims")
+
+    def _satellite_shift(self, absolute, band, where, ra, dec, bands):
+        """Spacecraft offsets ``(delta_n, delta_e)`` (AU, zero elsewhere) at the points of the
+        ``satellites`` bands where ``where``; ``absolute`` JD (TDB) ``[..., N]``, ``band`` indices
+        into ``bands``, ``ra``/``dec`` per leading row (host)."""
+        dn, de = np.zeros(absolute.shape), np.zeros(absolute.shape)
+        ra_b = np.broadcast_to(ra, absolute.shape[:-1])
+        dec_b = np.broadcast_to(dec, absolute.shape[:-1])
+        for name, eph in self.satellites:
+            sel = (band == bands.index(name)) & where if name in bands else False
+            if np.any(sel):
+                lead = np.nonzero(sel)[:-1]
+                try:
+                    sn, se = satellite_offsets(absolute[sel][:, None], ra_b[lead], dec_b[lead], eph)
+                except ValueError as err:
+                    raise ValueError(f"{self.name}: band {name!r}: {err}") from None
+                dn[sel], de[sel] = sn[:, 0], se[:, 0]
+        return dn, de
 
     def _pad_time(self, params):
         """Time at which padded points are evaluated (their flux is masked out)."""
@@ -214,7 +271,7 @@ class PSPL(Model):
         t = jnp.asarray(t)
         band = jnp.zeros(t.shape, jnp.int32) if band is None else jnp.asarray(band)
         coef = sol.coef.reshape(-1, 2)
-        offsets = self._offsets_at(lc, t) if self.parallax else None
+        offsets = self._offsets_at(lc, t, band) if self.parallax else None
         A = self._magnification(params, t, band, lc.bands, offsets)
         return coef[band, 0] * A + coef[band, 1]
 

@@ -32,6 +32,20 @@ default) once per light curve and passed to the pure-JAX :func:`parallax_traject
 Times are JD in the TDB scale (HJD or BJD, as MulensModel assumes: astropy's ``Time(t,
 format="jd", scale="tdb")``).
 
+Satellite parallax (MulensModel ``Trajectory._get_delta_satellite``): a light curve observed from
+a spacecraft sees the event from the spacecraft's position :math:`\mathbf{p}(t)` relative to the
+Earth (AU, geocentric ICRS), which adds
+
+.. math::
+
+    \Delta_N \mathrel{+}= -\mathbf{p}(t)\cdot\hat{\mathbf{n}}, \qquad
+    \Delta_E \mathrel{+}= -\mathbf{p}(t)\cdot\hat{\mathbf{e}}
+
+to the Earth's offsets of those points (:func:`satellite_offsets`). :math:`\mathbf{p}` comes
+from a JPL Horizons ephemeris (:func:`read_ephemeris`: geocentric RA, Dec and distance
+``delta`` per UTC epoch, as MulensModel's ``Horizons`` reads it), interpolated with a cubic
+spline (not-a-knot, scipy's ``interp1d(kind="cubic")`` that MulensModel uses) in TDB.
+
 References:
     Gould, A. 2004, ApJ 606, 319.
     Poleski, R. & Yee, J. C. 2019, Astronomy and Computing 26, 35 (MulensModel).
@@ -39,12 +53,19 @@ References:
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
 import jax.numpy as jnp
 import numpy as np
 
 from tsmodels.kernels._precision import float64_by_default
 
-__all__ = ["earth_offsets", "sky_basis", "parallax_trajectory"]
+__all__ = ["earth_offsets", "sky_basis", "parallax_trajectory", "Ephemeris", "read_ephemeris",
+           "satellite_offsets"]
 
 #: Earliest absolute time (JD) accepted by :func:`earth_offsets` (1 January 1760): earlier
 #: "times" are almost certainly MJD or days from another origin.
@@ -118,6 +139,162 @@ def earth_offsets(time, ra, dec, t0_par):
     delta = s_ref - s + (time - t0_par[..., None])[..., None] * v
     return (np.einsum("...nk,...k->...n", delta, north),
             np.einsum("...nk,...k->...n", delta, east))
+
+
+#: How far (days) an ephemeris is extrapolated beyond its first and last epochs (3 minutes, as
+#: MulensModel's ``SatelliteSkyCoord`` allows); further raises.
+EPHEMERIS_MARGIN = 3.0 / 1440.0
+
+_MONTHS = {m: i + 1 for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug",
+                                           "sep", "oct", "nov", "dec"))}
+# one Horizons observer-table row: date, time, optional solar/lunar presence flags, RA (h m s),
+# Dec (d m s), delta (AU); further columns are ignored
+_HORIZONS_ROW = re.compile(
+    r"^\s*b?(\d{4})-(\w{3}|\d{2})-(\d{2})\s+(\d{2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?"
+    r"(?:\s+[*CNAmrets]{1,2})?\s+(\d{1,2})\s+(\d{1,2})\s+(\d{1,2}(?:\.\d*)?)"
+    r"\s+([+-]?\d{1,2})\s+(\d{1,2})\s+(\d{1,2}(?:\.\d*)?)\s+(\d+\.\d*(?:[Ee][+-]?\d+)?)")
+
+
+@dataclass(frozen=True, eq=False)
+class Ephemeris:
+    """Geocentric positions of a spacecraft against time, for satellite parallax.
+
+    Attributes:
+        time: epochs, JD in the TDB scale, increasing, ``[n]`` (n >= 4).
+        xyz: geocentric ICRS positions, AU, ``[n, 3]``.
+        name: a label (the file name when read from a file).
+
+    Compared and hashed by identity: :func:`read_ephemeris` returns the same object for the same
+    file, so models built from one file share their compiled code.
+    """
+
+    time: np.ndarray
+    xyz: np.ndarray
+    name: str = ""
+
+    def __post_init__(self):
+        time = np.asarray(self.time, np.float64)
+        xyz = np.asarray(self.xyz, np.float64)
+        if time.ndim != 1 or time.size < 4 or xyz.shape != (time.size, 3):
+            raise ValueError(f"Ephemeris {self.name!r}: need time [n >= 4] and xyz [n, 3], got "
+                             f"{time.shape} and {xyz.shape}")
+        if not (np.all(np.isfinite(time)) and np.all(np.isfinite(xyz)) and np.all(np.diff(time) > 0)):
+            raise ValueError(f"Ephemeris {self.name!r}: times must be finite and increasing, "
+                             "positions finite")
+        if time[0] < MIN_JD:
+            raise ValueError(f"Ephemeris {self.name!r}: times must be JD (>= {MIN_JD:.0f})")
+        object.__setattr__(self, "time", time)
+        object.__setattr__(self, "xyz", xyz)
+
+    @functools.cached_property
+    def _spline(self):
+        from scipy.interpolate import make_interp_spline
+
+        return make_interp_spline(self.time, self.xyz, k=3)
+
+    def position(self, time) -> np.ndarray:
+        """Geocentric ICRS position (AU), ``time.shape + (3,)``, at JD (TDB) ``time``.
+
+        Raises:
+            ValueError: a time more than :data:`EPHEMERIS_MARGIN` outside the ephemeris.
+        """
+        time = np.asarray(time, np.float64)
+        lo, hi = self.time[0] - EPHEMERIS_MARGIN, self.time[-1] + EPHEMERIS_MARGIN
+        if time.size and not (np.all(np.isfinite(time)) and time.min() >= lo and time.max() <= hi):
+            bad = time[~((time >= lo) & (time <= hi))]
+            raise ValueError(f"ephemeris {self.name!r} covers JD {self.time[0]:.5f} to "
+                             f"{self.time[-1]:.5f}; asked for {bad.min():.5f} ... {bad.max():.5f}")
+        return self._spline(time)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_ephemeris_cached(path: str, mtime: float) -> Ephemeris:
+    return _parse_ephemeris(Path(path))
+
+
+def read_ephemeris(path: str | os.PathLike) -> Ephemeris:
+    """Read a spacecraft ephemeris file into an :class:`Ephemeris`.
+
+    Two formats, as MulensModel's ``Horizons`` reads them:
+
+    * a JPL Horizons observer table (between ``$$SOE`` and ``$$EOE``), observer at the
+      geocentre, with the calendar date and time (UTC) and the astrometric RA (h m s), Dec
+      (d m s) and distance ``delta`` (AU) as the first quantities; times are converted from UTC
+      to TDB (astropy);
+    * a whitespace table without ``$$SOE``: JD (TDB), x, y, z (AU, geocentric ICRS) per row.
+
+    The same file (path and modification time) gives the same object.
+
+    Raises:
+        FileNotFoundError: no such file; ValueError: no rows could be read, or a row of a
+            Horizons table does not parse.
+    """
+    p = Path(path).resolve()
+    if not p.is_file():
+        raise FileNotFoundError(f"read_ephemeris: no such file {str(path)!r}")
+    return _read_ephemeris_cached(str(p), p.stat().st_mtime)
+
+
+def _parse_ephemeris(path: Path) -> Ephemeris:
+    text = path.read_text().splitlines()
+    starts = [i for i, line in enumerate(text) if line.startswith("$$SOE")]
+    if not starts:
+        data = np.loadtxt(path, usecols=(0, 1, 2, 3), ndmin=2)
+        return Ephemeris(data[:, 0], data[:, 1:4], name=path.name)
+    from astropy.time import Time
+
+    stops = [i for i, line in enumerate(text) if line.startswith("$$EOE")]
+    rows = text[starts[0] + 1:stops[0] if stops else len(text)]
+    dates, ra, dec, dist = [], [], [], []
+    for k, line in enumerate(rows):
+        if not line.strip():
+            continue
+        m = _HORIZONS_ROW.match(line)
+        if m is None:
+            raise ValueError(f"read_ephemeris: {path.name}, data row {k + 1} does not parse as "
+                             f"'date time RA(h m s) Dec(d m s) delta': {line.strip()!r}")
+        g = m.groups()
+        month = int(g[1]) if g[1].isdigit() else _MONTHS[g[1].lower()]
+        sec = float(g[5]) if g[5] else 0.0
+        dates.append(f"{g[0]}-{month:02d}-{g[2]} {g[3]}:{g[4]}:{sec:06.3f}")
+        ra.append((int(g[6]) + int(g[7]) / 60 + float(g[8]) / 3600) * 15.0)
+        sign = -1.0 if g[9].startswith("-") else 1.0
+        dec.append(sign * (abs(int(g[9])) + int(g[10]) / 60 + float(g[11]) / 3600))
+        dist.append(float(g[12]))
+    if not dates:
+        raise ValueError(f"read_ephemeris: {path.name} has no rows between $$SOE and $$EOE")
+    time = Time(dates, format="iso", scale="utc").tdb.jd
+    a, d, r = np.deg2rad(ra), np.deg2rad(dec), np.asarray(dist)
+    xyz = np.stack([r * np.cos(d) * np.cos(a), r * np.cos(d) * np.sin(a), r * np.sin(d)], axis=-1)
+    return Ephemeris(time, xyz, name=path.name)
+
+
+@float64_by_default
+def satellite_offsets(time, ra, dec, ephemeris: Ephemeris):
+    r"""Projected offsets :math:`(\Delta_N, \Delta_E)` of a spacecraft from the Earth (module
+    docstring), to add to :func:`earth_offsets` for the points it observed.
+
+    Host function (NumPy/scipy, not traceable).
+
+    Args:
+        time: absolute times, JD (TDB), array ``[..., N]``.
+        ra, dec: the event's ICRS position, degrees, scalars or ``time[..., 0]``-shaped.
+        ephemeris: the spacecraft's :class:`Ephemeris` (:func:`read_ephemeris`).
+
+    Returns:
+        ``(delta_n, delta_e)``, NumPy float64 arrays shaped like ``time``, AU.
+
+    Raises:
+        ValueError: a time outside the ephemeris (beyond :data:`EPHEMERIS_MARGIN`), or a
+            position at a celestial pole.
+    """
+    time = np.asarray(time, np.float64)
+    lead = time.shape[:-1] if time.ndim else ()
+    north, east = sky_basis(np.broadcast_to(ra, lead), np.broadcast_to(dec, lead))
+    if not np.all(np.isfinite(north)) or not np.all(np.isfinite(east)):
+        raise ValueError("satellite_offsets: ra/dec must be finite and not at a celestial pole")
+    p = ephemeris.position(time)
+    return (-np.einsum("...nk,...k->...n", p, north), -np.einsum("...nk,...k->...n", p, east))
 
 
 @float64_by_default
