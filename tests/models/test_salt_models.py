@@ -228,3 +228,18 @@ def test_bad_inputs(rng):
         SALT2(uncovered="mask").check_batch(b)
     with pytest.raises(ValueError, match="uncovered must be"):
         SALT2(uncovered="drop")
+
+
+def test_jit_of_loglike_builds_its_tables_inside_the_trace():
+    """``jax.jit(model.loglike)`` called first, with no host tables cached yet (the bandpass tables
+    are built while tracing), gives the eager value (it used to fail converting a tracer)."""
+    from tsmodels.models import salt as salt_models
+
+    batch, _ = ts.simulate.salt2(2, seed=3)
+    model = SALT2()
+    lc = jax.tree_util.tree_map(lambda x: x[0], model.prepare_batch(batch).to_jax("float64"))
+    p = {k: np.float64(v) for k, v in zip(model.param_names, (0.0, 0.3, -0.05))}
+    salt_models._tables.cache_clear()
+    traced = float(jax.jit(model.loglike)(p, lc))
+    assert np.isfinite(traced)
+    np.testing.assert_allclose(traced, float(model.loglike(p, lc)), rtol=1e-12)

@@ -584,7 +584,8 @@ def salt_bands(names, *, r_v: float = 3.1, zpsys: str = "ab", width: int | None 
         zpflux[i] = 3631e-23 * dw1 / H_ERG_S * np.sum(_interp_band(b, w1) / w1)
     from tsmodels.config import precision
 
-    with precision("float64"):
+    # host tables: evaluated now even when called inside a trace (``jax.jit(model.loglike)``)
+    with precision("float64"), jax.ensure_compile_time_eval():
         dust = np.asarray(f99_curve(wave, r_v=float(r_v)), np.float64)
     k = max(b.wave.size for b in bands)
     knot_wave = np.zeros((nb, k))
