@@ -303,6 +303,7 @@ def test_result_tables(small):
     for c in ("loglike", "chi2", "ndata", "n_params", "aic", "bic", "converged", "n_iter", "status"):
         assert c in df.columns
     np.testing.assert_array_equal(df["ndata"], batch.n_obs)
+    np.testing.assert_array_equal(df["n_used"], batch.n_obs)  # the model cuts nothing
     # 1 period + 3 coefficients for each band with more than 3 points (or all fitted points)
     assert np.all(df["n_params"] <= 1 + 3 * 6)
     tab = res.to_arrow()

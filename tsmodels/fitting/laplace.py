@@ -31,7 +31,7 @@ def laplace(model, lc, u, hess=None):
 
     Returns:
         dict of ``loglike, chi2, x [P], cov_x [P, P], cov_u [P, P], hess_ok, n_linear,
-        derived [D], derived_err [D]``.
+        n_used, derived [D], derived_err [D]``.
     """
     params = model.unpack(u, lc)
     P = model.n_params
@@ -59,7 +59,8 @@ def laplace(model, lc, u, hess=None):
     else:
         hess_ok = jnp.asarray(True)
         cov_u = cov_x = jnp.zeros((0, 0), dt)
-    out = dict(loglike=ll, chi2=chi2, x=x, cov_x=cov_x, cov_u=cov_u, hess_ok=hess_ok)
+    out = dict(loglike=ll, chi2=chi2, x=x, cov_x=cov_x, cov_u=cov_u, hess_ok=hess_ok,
+               n_used=jnp.sum(model.used_points(params, lc)).astype(jnp.int32))
 
     bands = lc.bands
     sol = model.linear(params, lc) if model.linear_names(bands) else None

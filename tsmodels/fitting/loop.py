@@ -207,5 +207,6 @@ def fit_chunk(model, opts: FitOptions, lcs, x0, valid):
                                       jnp.where(~out["hess_ok"], BAD_HESSIAN, OK))))).astype(jnp.int32)
     out.update(u=u, converged=conv & has_data, n_iter=n_iter, status=status,
                ndata=jnp.sum(lcs.mask, axis=1).astype(jnp.int32), n_loops=n_loops,
+               n_used=jnp.where(has_data, out["n_used"], 0),
                n_screened=jnp.where(has_data, n_screened, 0), n_pruned=jnp.where(has_data, n_pruned, 0))
     return out

@@ -38,7 +38,7 @@ __all__ = ["fit", "default_tol", "NEWTON_MAX_PARAMS", "FitOptions", "fit_program
 #: Per-object outputs of the compiled fit that ``ts.fit`` keeps, and the value of rows that no
 #: chunk computed (objects without data).
 _FIT_FILL = dict(x=np.nan, cov_x=np.nan, derived=np.nan, derived_err=np.nan, loglike=np.nan,
-                 chi2=np.nan, ndata=0, n_linear=0, converged=False, n_iter=0, status=NO_DATA,
+                 chi2=np.nan, ndata=0, n_used=0, n_linear=0, converged=False, n_iter=0, status=NO_DATA,
                  n_screened=0, n_pruned=0)
 
 
@@ -211,10 +211,10 @@ def _assemble_fit(model, batch, chunks, outs, dt) -> dict:
                    derived=np.full((B, D), np.nan, dt), derived_err=np.full((B, D), np.nan, dt),
                    loglike=np.full(B, np.nan, dt), chi2=np.full(B, np.nan, dt),
                    converged=np.zeros(B, bool), status=np.full(B, NO_DATA))
-        for k in ("ndata", "n_linear", "n_iter", "n_screened", "n_pruned"):
+        for k in ("ndata", "n_used", "n_linear", "n_iter", "n_screened", "n_pruned"):
             acc[k] = np.zeros(B, np.int64)
     acc.pop("n_loops", None)
-    for k in ("ndata", "n_linear", "n_iter", "status", "n_screened", "n_pruned"):
+    for k in ("ndata", "n_used", "n_linear", "n_iter", "status", "n_screened", "n_pruned"):
         acc[k] = acc[k].astype(np.int64)
     for ch in chunks:
         acc["ndata"][ch.positions] = ch.batch.n_obs
@@ -256,4 +256,4 @@ def build_fit_result(model, batch, acc, pnames, dnames, method, dt, info) -> Fit
         values=values, errors=errors, cov=cov, loglike=ll, chi2=chi2, ndata=acc["ndata"],
         n_params=P + acc["n_linear"], converged=acc["converged"], n_iter=acc["n_iter"], status=st,
         method=method, dtype=np.dtype(dt).name, info=info, n_screened=acc["n_screened"],
-        n_pruned=acc["n_pruned"])
+        n_pruned=acc["n_pruned"], n_used=acc["n_used"])

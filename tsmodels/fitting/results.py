@@ -78,6 +78,10 @@ class FitResult:
             likely ``n_starts`` of the model's ``n_candidates``).
         n_pruned: ``[B]`` optimised starts stopped early by multi-start pruning (they could not
             catch the object's best start at their rate of decrease).
+        n_used: ``[B]`` observations the likelihood used at the optimum: ``ndata`` less the
+            points a model's cuts exclude there (SALT's phase and rest-frame wavelength windows
+            and model coverage; :meth:`~tsmodels.models.base.Model.used_points`). BIC counts
+            these.
     """
 
     model_name: str
@@ -99,11 +103,14 @@ class FitResult:
     info: dict = field(default_factory=dict)
     n_screened: np.ndarray | None = None
     n_pruned: np.ndarray | None = None
+    n_used: np.ndarray | None = None
 
     def __post_init__(self):
         for name in ("n_screened", "n_pruned"):
             if getattr(self, name) is None:
                 setattr(self, name, np.zeros(len(self.ids), np.int64))
+        if self.n_used is None:
+            self.n_used = np.asarray(self.ndata).copy()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -124,19 +131,21 @@ class FitResult:
 
     @property
     def bic(self) -> np.ndarray:
-        """``k ln(ndata) - 2 loglike`` per object."""
+        """``k ln(n_used) - 2 loglike`` per object (``n_used``: the observations the likelihood
+        used, ``ndata`` unless the model cuts some)."""
         with np.errstate(divide="ignore"):
-            return self.n_params * np.log(self.ndata) - 2.0 * self.loglike
+            return self.n_params * np.log(self.n_used) - 2.0 * self.loglike
 
     def to_pandas(self) -> pd.DataFrame:
         """One row per object: ``id``, each name and ``<name>_err``, ``loglike``, ``chi2``,
-        ``ndata``, ``n_params``, ``aic``, ``bic``, ``converged``, ``n_iter``, ``n_screened``,
-        ``n_pruned``, ``status``."""
+        ``ndata``, ``n_used``, ``n_params``, ``aic``, ``bic``, ``converged``, ``n_iter``,
+        ``n_screened``, ``n_pruned``, ``status``."""
         cols: dict[str, Any] = {"id": self.ids}
         for n in self.names:
             cols[n] = self.values[n]
             cols[f"{n}_err"] = self.errors[n]
-        cols.update(loglike=self.loglike, chi2=self.chi2, ndata=self.ndata, n_params=self.n_params,
+        cols.update(loglike=self.loglike, chi2=self.chi2, ndata=self.ndata, n_used=self.n_used,
+                    n_params=self.n_params,
                     aic=self.aic, bic=self.bic, converged=self.converged, n_iter=self.n_iter,
                     n_screened=self.n_screened, n_pruned=self.n_pruned, status=self.status)
         return pd.DataFrame(cols)

@@ -331,6 +331,13 @@ class Model:
         n_active = jnp.sum(sol.active)
         return ll + 0.5 * n_active * LOG_2PI - 0.5 * sol.logdet_fisher
 
+    def used_points(self, params: dict, lc) -> Any:
+        """``[N]`` bool: the points the likelihood uses at ``params``. Every real point
+        (``lc.mask``) by default; models with cuts (SALT's phase and rest-frame wavelength
+        windows, its model coverage) exclude more. ``ts.fit`` reports their count as
+        ``n_used``."""
+        return lc.mask
+
     def chi2(self, params: dict, lc) -> Any:
         """``sum(((flux - model) / flux_err)**2)`` over real points (residuals if available)."""
         if self.has_residuals:

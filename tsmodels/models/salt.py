@@ -228,6 +228,11 @@ class _SALT(Model):
                                          zpflux=bands.zpflux_ab)
         return jnp.where(used, f, 0.0), used, kept, z
 
+    def used_points(self, params, lc):
+        """``[N]`` bool: points inside the mask, the model's coverage at ``z`` and both cuts
+        (the phase window at ``params["t0"]``)."""
+        return self._unit_flux(params, lc)[1]
+
     def _diag_solve(self, f, used, lc):
         err = jnp.where(used, lc.flux_err, 1.0)
         w = jnp.where(used, 1.0 / err ** 2, 0.0)
