@@ -3,7 +3,11 @@
 Run from the repository root (no network access is needed or used)::
 
     python resources_src/build_salt_resources.py --models /path/to/models \
-        --lsst /path/to/lsst/throughputs/baseline --ps1-kcor /path/to/kcor_PS1_none.fits
+        --lsst /path/to/lsst/throughputs/baseline --ps1-kcor /path/to/kcor_PS1_none.fits \
+        --sdss /path/to/speclite/data/filters --ztf /path/to/bayesn-filters/filters/ZTF
+
+Every input is optional: only the outputs whose inputs are given are (re)written, and the
+``SHA256SUMS`` of a folder is rewritten from all the ``.npz`` files in it.
 
 Inputs (public sources; the README.md files next to the outputs give their provenance):
 
@@ -12,7 +16,11 @@ Inputs (public sources; the README.md files next to the outputs give their prove
   ``data/models/salt3/salt3-f22.tar.gz``);
 * LSST baseline ``total_{u,g,r,i,z,y}.dat`` throughputs (lsst/throughputs, v1.9);
 * the Pan-STARRS1 ``FilterTrans`` table of ``kcor_PS1_none.fits`` from the Foundation
-  Supernova Survey DR1 (djones1040/Foundation_DR1).
+  Supernova Survey DR1 (djones1040/Foundation_DR1);
+* the SDSS 2.5 m imager responses at airmass 1.3 of Doi et al. (2010, Table 4),
+  ``sdss2010-{u,g,r,i,z}.ecsv`` of the ``speclite`` 1.0.0 wheel (``speclite/data/filters``);
+* the ZTF (Palomar 48-inch) filter + system transmissions ``p48{g,r,i}.txt`` of the ``bayesn``
+  0.4.0 wheel (``bayesn/bayesn-filters/filters/ZTF``).
 
 Outputs:
 
@@ -20,7 +28,8 @@ Outputs:
   Python's ``float`` (the parser sncosmo uses) and stored as float64, so no value changes;
 * ``tsmodels/resources/bandpasses/<set>.npz``: per band ``<band>_wave`` (Angstrom) and
   ``<band>_trans``, trimmed the way sncosmo trims its built-in bandpasses, and ``prefix``: the
-  band names are ``prefix + band`` (``lsstg``, ``ps1::g``, as sncosmo spells them);
+  band names are ``prefix + band`` (``lsstg``, ``ps1::g``, ``sdssg``, ``ztfg``, as sncosmo
+  spells them);
 * a ``SHA256SUMS`` file in each folder, checked by :mod:`tsmodels.kernels.supernova.salt` at load.
 """
 
@@ -79,6 +88,31 @@ def build_ps1(kcor: Path) -> dict:
     return out
 
 
+def build_sdss(speclite_filters: Path) -> dict:
+    from astropy.table import Table
+
+    out = {}
+    for b in "ugriz":
+        t = Table.read(speclite_filters / f"sdss2010-{b}.ecsv", format="ascii.ecsv")
+        if str(t["wavelength"].unit) != "Angstrom":
+            raise ValueError(f"sdss2010-{b}.ecsv: wavelength unit {t['wavelength'].unit}")
+        wave, trans = trim(np.asarray(t["wavelength"], np.float64),
+                           np.asarray(t["response"], np.float64), TRIM_LEVEL)
+        out[f"{b}_wave"], out[f"{b}_trans"] = wave, trans
+    out["prefix"] = np.array("sdss")
+    return out
+
+
+def build_ztf(ztf_dir: Path) -> dict:
+    out = {}
+    for b in "gri":
+        d = np.loadtxt(ztf_dir / f"p48{b}.txt", dtype=np.float64)  # Angstrom, transmission
+        wave, trans = trim(d[:, 0], d[:, 1], TRIM_LEVEL)
+        out[f"{b}_wave"], out[f"{b}_trans"] = wave, trans
+    out["prefix"] = np.array("ztf")
+    return out
+
+
 def save(path: Path, arrays: dict):
     # fixed member order and no timestamps inside -> reproducible bytes
     buf = io.BytesIO()
@@ -95,16 +129,23 @@ def write_sums(folder: Path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", type=Path, required=True)
-    ap.add_argument("--lsst", type=Path, required=True)
-    ap.add_argument("--ps1-kcor", type=Path, required=True)
+    ap.add_argument("--models", type=Path, help="folder holding salt2-4/ and salt3-f22/")
+    ap.add_argument("--lsst", type=Path, help="lsst/throughputs baseline/ folder")
+    ap.add_argument("--ps1-kcor", type=Path, help="Foundation DR1 kcor_PS1_none.fits")
+    ap.add_argument("--sdss", type=Path, help="speclite's data/filters folder")
+    ap.add_argument("--ztf", type=Path, help="bayesn's bayesn-filters/filters/ZTF folder")
     args = ap.parse_args(argv)
-    for name in MODELS:
-        save(OUT_SALT / f"{name}.npz", build_model(args.models / name))
-    write_sums(OUT_SALT)
-    save(OUT_BAND / "lsst.npz", build_lsst(args.lsst))
-    save(OUT_BAND / "ps1.npz", build_ps1(args.ps1_kcor))
-    write_sums(OUT_BAND)
+    if args.models is not None:
+        for name in MODELS:
+            save(OUT_SALT / f"{name}.npz", build_model(args.models / name))
+        write_sums(OUT_SALT)
+    bands = [("lsst", build_lsst, args.lsst), ("ps1", build_ps1, args.ps1_kcor),
+             ("sdss", build_sdss, args.sdss), ("ztf", build_ztf, args.ztf)]
+    for name, build, src in bands:
+        if src is not None:
+            save(OUT_BAND / f"{name}.npz", build(src))
+    if any(src is not None for _, _, src in bands):
+        write_sums(OUT_BAND)
     for folder in (OUT_SALT, OUT_BAND):
         for p in sorted(folder.glob("*.npz")):
             print(f"{p.relative_to(ROOT)}: {os.path.getsize(p)} bytes")

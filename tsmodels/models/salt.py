@@ -43,9 +43,10 @@ bands and point counts); ``uncovered="mask"`` leaves those points out of the lik
 with the same per-object counts.
 
 Band names: the batch's band labels map to registered bandpass names (shipped: ``lsstu`` ...
-``lssty``, ``ps1::g`` ... ``ps1::z``; or your own with
-:func:`~tsmodels.kernels.supernova.salt.register_bandpass`) through ``bands``: a dict
-``{label: bandpass}``, a preset ``"lsst"`` (``u -> lsstu``, ...) or ``"ps1"`` (``g -> ps1::g``), or
+``lssty``, ``ps1::g`` ... ``ps1::z``, ``sdssu`` ... ``sdssz``, ``ztfg``, ``ztfr``, ``ztfi``; or your
+own with :func:`~tsmodels.kernels.supernova.salt.register_bandpass`) through ``bands``: a dict
+``{label: bandpass}``, a preset ``"lsst"`` (``u -> lsstu``, ...), ``"ps1"`` (``g -> ps1::g``),
+``"sdss"`` (``u -> sdssu``) or ``"ztf"`` (``g -> ztfg``), or
 None: a label that is a registered bandpass name is used as is, and a single letter of ``ugrizy``
 means the LSST band.
 """
@@ -68,7 +69,8 @@ from tsmodels.models.parametric_sn import sn_starts
 
 __all__ = ["SALT2", "SALT3"]
 
-_PRESETS = {"lsst": lambda b: "lsst" + b, "ps1": lambda b: "ps1::" + b}
+_PRESETS = {"lsst": lambda b: "lsst" + b, "ps1": lambda b: "ps1::" + b,
+            "sdss": lambda b: "sdss" + b, "ztf": lambda b: "ztf" + b}
 
 #: Starts relative to the data-driven peak time: (t0 offset in days, x1, c), cycled.
 _STARTS = ((0.0, 0.0, 0.0), (-5.0, 0.0, 0.0), (5.0, 0.0, 0.0), (0.0, -1.5, 0.1),
@@ -384,8 +386,8 @@ _DOC_ARGS = """
     Args:
         source: the SALT model: a shipped name or a model directory in sncosmo's layout
             (:func:`~tsmodels.kernels.supernova.salt.load_salt`).
-        bands: band-label mapping: a dict ``{label: bandpass name}``, ``"lsst"``, ``"ps1"`` or
-            None (module docstring).
+        bands: band-label mapping: a dict ``{label: bandpass name}``, ``"lsst"``, ``"ps1"``,
+            ``"sdss"``, ``"ztf"`` or None (module docstring).
         zp: AB zero point of the fluxes (27.5: FLUXCAL; 31.4: nJy).
         model_covariance: add sncosmo's SALT model covariance to the data covariance (module
             docstring); ``ts.fit`` then uses Newton rather than Levenberg-Marquardt.

@@ -412,7 +412,7 @@ class Bandpass(NamedTuple):
 
 _USER_BANDS: dict[str, Bandpass] = {}
 _SHIPPED_BANDS: dict[str, Bandpass] = {}
-_BAND_SETS = ("lsst", "ps1")
+_BAND_SETS = ("lsst", "ps1", "sdss", "ztf")
 
 
 def _trim(wave, trans, trim_level=None):
@@ -553,7 +553,8 @@ def salt_bands(names, *, r_v: float = 3.1, zpsys: str = "ab", width: int | None 
 
     Args:
         names: sequence of bandpass names (shipped: ``lsstu`` ... ``lssty``, ``ps1::g`` ...
-            ``ps1::z``; or registered with :func:`register_bandpass`).
+            ``ps1::z``, ``sdssu`` ... ``sdssz``, ``ztfg``, ``ztfr``, ``ztfi``; or registered
+            with :func:`register_bandpass`).
         r_v: ``R_V`` of the Milky Way dust (Fitzpatrick 1999).
         zpsys: the magnitude system of zero points; only ``"ab"`` is supported.
         width: pad every band to this many integration points (default: the longest band's),
