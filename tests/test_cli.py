@@ -20,7 +20,7 @@ def test_demo_runs(capsys):
     assert main(["demo", "--n-objects", "8", "--years", "2"]) == 0
     out = capsys.readouterr().out
     assert "Simulated LSST-like survey (8 objects per class" in out
-    for kind in ("periodic", "drw", "constant", "pspl", "bazin"):
+    for kind in ("periodic", "drw", "constant", "pspl", "bazin", "salt2"):
         assert f"{kind}: 8 objects" in out
     # what the demo reports are real recoveries, not just strings
     found = int(re.search(r"best period within 0.1% of the truth for (\d+)/8", out).group(1))
@@ -34,6 +34,15 @@ def test_demo_runs(capsys):
     assert int(re.search(r"BIC prefers the lens for (\d+)/8 constant stars", out).group(1)) <= 1
     assert int(re.search(r"tE within 20% of the truth for (\d+)/8", out).group(1)) >= 3
     assert int(re.search(r"t0 within 2 days of the truth for (\d+)/8", out).group(1)) >= 3
+    # SALT2 on simulated SNe Ia: converged, within 2 sigma of the simulated truth, and errors that
+    # are neither far too large (median |pull| well above 0) nor far too small
+    salt = re.search(r"SALT2: (\d+)/8 converged; within 2 sigma of the truth: x1 (\d+)/8, c (\d+)/8, "
+                     r"t0 (\d+)/8", out)
+    assert salt, out
+    converged, x1, c, t0 = (int(g) for g in salt.groups())
+    assert converged >= 7 and x1 >= 6 and c >= 6 and t0 >= 5
+    med = re.search(r"median \|pull\| x1 ([\d.]+), c ([\d.]+), t0 ([\d.]+)", out)
+    assert med and all(0.1 < float(v) < 2.0 for v in med.groups()), med
     assert re.search(r"demo finished in [\d.]+ s", out)
 
 

@@ -28,15 +28,15 @@ def _header(text: str) -> None:
 
 def _demo_batch(args) -> dict:
     """Simulate the demo survey: periodic stars, quasars (DRW), constant stars, microlensing
-    events (PSPL) and supernova-like transients (Bazin)."""
+    events (PSPL), supernova-like transients (Bazin) and Type Ia supernovae (SALT2, z 0.05-0.3)."""
     from tsmodels import simulate
 
     _header(f"Simulated LSST-like survey ({args.n_objects} objects per class, {args.years} years, seed {args.seed})")
     out = {}
     # RR Lyrae-like periods (days); events and transients placed inside the survey
     options = {"periodic": {"period": (0.2, 1.0)}, "pspl": {"u0": (0.05, 0.8), "tE": (10.0, 100.0)},
-               "bazin": {}}
-    for k, kind in enumerate(("periodic", "drw", "constant", "pspl", "bazin")):
+               "bazin": {}, "salt2": {"z": (0.05, 0.3)}}
+    for k, kind in enumerate(("periodic", "drw", "constant", "pspl", "bazin", "salt2")):
         batch, truth = simulate.lightcurves(kind, args.n_objects, n_years=args.years, seed=args.seed + k,
                                             **options.get(kind, {}))
         out[kind] = (batch, truth)
@@ -141,10 +141,30 @@ def _demo_supernova(args, data) -> None:
           f"{int(res.converged.sum())}/{len(batch)} converged ({dt:.1f} s, compilation included)")
 
 
+def _demo_salt2(args, data) -> None:
+    from tsmodels import fitting, models
+
+    batch, truth = data["salt2"]
+    _header("Type Ia supernovae: SALT2 (salt2-4) fits of t0, x1, c (x0 linear), z from the batch")
+    t0 = time.perf_counter()
+    res = fitting.fit(models.SALT2(zp=31.4), batch)  # simulated fluxes are nJy
+    dt = time.perf_counter() - t0
+    true = {"t0": truth["t0"].to_numpy() - np.asarray(batch.t_ref), "x1": truth["x1"].to_numpy(),
+            "c": truth["c"].to_numpy()}
+    pull = {n: (res.values[n] - true[n]) / res.errors[n] for n in ("x1", "c", "t0")}
+    print(f"SALT2: {int(res.converged.sum())}/{len(batch)} converged; within 2 sigma of the truth: "
+          + ", ".join(f"{n} {np.sum(np.abs(p) < 2)}/{len(batch)}" for n, p in pull.items())
+          + f" ({dt:.1f} s, compilation included)")
+    med = {n: np.nanmedian(np.abs(p)) for n, p in pull.items()}
+    err = {n: np.nanmedian(res.errors[n]) for n in pull}
+    print(f"median |pull| x1 {med['x1']:.2f}, c {med['c']:.2f}, t0 {med['t0']:.2f} (0.67 for Gaussian "
+          f"errors); median error x1 {err['x1']:.2f}, c {err['c']:.3f}, t0 {err['t0']:.2f} d")
+
+
 #: The demo's steps, run in order; each takes (args, data) where data is the dict of simulated
 #: ``(batch, truth)`` pairs, and prints its own section.
 DEMO_STEPS: list[Callable] = [_demo_periodogram, _demo_fit, _demo_drw, _demo_microlensing,
-                              _demo_supernova]
+                              _demo_supernova, _demo_salt2]
 
 
 def _demo(args) -> int:
