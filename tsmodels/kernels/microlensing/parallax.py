@@ -212,6 +212,7 @@ def _read_ephemeris_cached(path: str, mtime: float) -> Ephemeris:
     return _parse_ephemeris(Path(path))
 
 
+@float64_by_default
 def read_ephemeris(path: str | os.PathLike) -> Ephemeris:
     """Read a spacecraft ephemeris file into an :class:`Ephemeris`.
 
