@@ -63,14 +63,22 @@ def build_model(src: Path) -> dict:
 trim = salt._trim
 
 
-def build_lsst(lsst_dir: Path) -> dict:
+def band_set(prefix: str, curves: dict, trim_level=TRIM_LEVEL) -> dict:
+    """The arrays of one band set's ``.npz``: ``{band: (wave [A], trans)}`` trimmed (member
+    order ``<b>_wave``, ``<b>_trans`` per band, then ``prefix``)."""
     out = {}
+    for b, (wave, trans) in curves.items():
+        out[f"{b}_wave"], out[f"{b}_trans"] = trim(wave, trans, trim_level)
+    out["prefix"] = np.array(prefix)
+    return out
+
+
+def build_lsst(lsst_dir: Path) -> dict:
+    curves = {}
     for b in "ugrizy":
         d = np.loadtxt(lsst_dir / f"total_{b}.dat", dtype=np.float64)
-        wave, trans = trim(d[:, 0] * 10.0, d[:, 1], TRIM_LEVEL)  # nm -> Angstrom
-        out[f"{b}_wave"], out[f"{b}_trans"] = wave, trans
-    out["prefix"] = np.array("lsst")
-    return out
+        curves[b] = (d[:, 0] * 10.0, d[:, 1])  # nm -> Angstrom
+    return band_set("lsst", curves)
 
 
 def build_ps1(kcor: Path) -> dict:
@@ -79,38 +87,29 @@ def build_ps1(kcor: Path) -> dict:
     with fits.open(kcor) as h:
         tab = h["FilterTrans"].data
         wave = np.asarray(tab["wavelength (A)"], dtype=np.float64)
-        out = {}
-        for b in "griz":
-            trans = np.asarray(tab[f"PS1-{b}"], dtype=np.float64)  # float32 -> float64, exact
-            w, t = trim(wave, trans, None)
-            out[f"{b}_wave"], out[f"{b}_trans"] = w, t
-    out["prefix"] = np.array("ps1::")
-    return out
+        # float32 -> float64, exact; zero runs cut only (no trim level)
+        curves = {b: (wave, np.asarray(tab[f"PS1-{b}"], dtype=np.float64)) for b in "griz"}
+    return band_set("ps1::", curves, None)
 
 
 def build_sdss(speclite_filters: Path) -> dict:
     from astropy.table import Table
 
-    out = {}
+    curves = {}
     for b in "ugriz":
         t = Table.read(speclite_filters / f"sdss2010-{b}.ecsv", format="ascii.ecsv")
         if str(t["wavelength"].unit) != "Angstrom":
             raise ValueError(f"sdss2010-{b}.ecsv: wavelength unit {t['wavelength'].unit}")
-        wave, trans = trim(np.asarray(t["wavelength"], np.float64),
-                           np.asarray(t["response"], np.float64), TRIM_LEVEL)
-        out[f"{b}_wave"], out[f"{b}_trans"] = wave, trans
-    out["prefix"] = np.array("sdss")
-    return out
+        curves[b] = (np.asarray(t["wavelength"], np.float64), np.asarray(t["response"], np.float64))
+    return band_set("sdss", curves)
 
 
 def build_ztf(ztf_dir: Path) -> dict:
-    out = {}
+    curves = {}
     for b in "gri":
         d = np.loadtxt(ztf_dir / f"p48{b}.txt", dtype=np.float64)  # Angstrom, transmission
-        wave, trans = trim(d[:, 0], d[:, 1], TRIM_LEVEL)
-        out[f"{b}_wave"], out[f"{b}_trans"] = wave, trans
-    out["prefix"] = np.array("ztf")
-    return out
+        curves[b] = (d[:, 0], d[:, 1])
+    return band_set("ztf", curves)
 
 
 def save(path: Path, arrays: dict):
