@@ -93,6 +93,14 @@ def sky_basis(ra, dec):
     return north, east
 
 
+def _checked_basis(ra, dec, lead, who):
+    """:func:`sky_basis` broadcast to ``lead``; ValueError (naming ``who``) where undefined."""
+    north, east = sky_basis(np.broadcast_to(ra, lead), np.broadcast_to(dec, lead))
+    if not np.all(np.isfinite(north)) or not np.all(np.isfinite(east)):
+        raise ValueError(f"{who}: ra/dec must be finite and not at a celestial pole")
+    return north, east
+
+
 @float64_by_default
 def earth_offsets(time, ra, dec, t0_par):
     r"""Projected Earth offsets :math:`(\Delta_N, \Delta_E)` of annual parallax (module docstring).
@@ -126,9 +134,7 @@ def earth_offsets(time, ra, dec, t0_par):
             raise ValueError(f"earth_offsets: {name} must be finite JD (>= {MIN_JD:.0f}); got "
                              f"{np.nanmin(v) if np.any(np.isfinite(v)) else 'non-finite values'}: "
                              "MJD times need 2400000.5 added")
-    north, east = sky_basis(np.broadcast_to(ra, lead), np.broadcast_to(dec, lead))
-    if not np.all(np.isfinite(north)) or not np.all(np.isfinite(east)):
-        raise ValueError("earth_offsets: ra/dec must be finite and not at a celestial pole")
+    north, east = _checked_basis(ra, dec, lead, "earth_offsets")
     pos = get_body_barycentric("earth", Time(time.ravel(), format="jd", scale="tdb"),
                                ephemeris="builtin")
     s = pos.xyz.to_value(u.au).T.reshape(time.shape + (3,))
@@ -291,9 +297,7 @@ def satellite_offsets(time, ra, dec, ephemeris: Ephemeris):
     """
     time = np.asarray(time, np.float64)
     lead = time.shape[:-1] if time.ndim else ()
-    north, east = sky_basis(np.broadcast_to(ra, lead), np.broadcast_to(dec, lead))
-    if not np.all(np.isfinite(north)) or not np.all(np.isfinite(east)):
-        raise ValueError("satellite_offsets: ra/dec must be finite and not at a celestial pole")
+    north, east = _checked_basis(ra, dec, lead, "satellite_offsets")
     p = ephemeris.position(time)
     return (-np.einsum("...nk,...k->...n", p, north), -np.einsum("...nk,...k->...n", p, east))
 
