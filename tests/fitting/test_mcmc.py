@@ -190,6 +190,9 @@ def test_failure_isolation_bit_identical(toy):
         for st in out.stats[n]:
             np.testing.assert_array_equal(out.stats[n][st][keep], ref.stats[n][st])
     np.testing.assert_array_equal(out.n_steps[keep], ref.n_steps)
+    # points used at the starting optimum: every point of a good object, none of a failed one
+    np.testing.assert_array_equal(out.n_used[keep], out.ndata[keep])
+    assert out.n_used[pos[99]] == 0 and out.n_used[pos[98]] == 0
     # sanity: the posterior is centred on the truth
     assert np.all(np.abs(ref.stats["mean"]["mean"] - 10.0) < 4 * ref.stats["mean"]["sd"])
 

@@ -71,7 +71,7 @@ def test_sample_converges_near_the_fit_and_68_percent_intervals_cover_the_truth(
     ``ts.fit`` optimum and posterior sd within 20% of the Laplace error (median over SNe); the
     central 68% intervals (``q16``, ``q84``) contain the truth for a fraction consistent with 0.68
     (central 99.5% interval of Binomial(32, 0.68)) for each of t0, x1, c and x0 (x0 drawn from
-    its conditional Gaussian at each draw)."""
+    its conditional Gaussian at each draw). ``Posterior.n_used`` is the fit's."""
     _, truth, res, post = salt_run
     df = post.to_pandas()
     assert np.all(post.status == OK), post.status
@@ -80,6 +80,9 @@ def test_sample_converges_near_the_fit_and_68_percent_intervals_cover_the_truth(
     assert np.all(post.rhat_max < 1.1), np.sort(post.rhat_max)[-3:]
     assert np.all(post.ess_bulk_min >= 20), np.sort(post.ess_bulk_min)[:3]
     assert post.n_divergent.sum() == 0
+    # the chains start from the ts.fit optimum: the points SALT's cuts keep there are the fit's
+    np.testing.assert_array_equal(post.n_used, res.n_used)
+    np.testing.assert_array_equal(df["n_used"], res.n_used)
     for n in NAMES:
         err = res.errors[n]
         assert np.all(np.abs(df[f"{n}_q50"] - res.values[n]) < 0.5 * err), n

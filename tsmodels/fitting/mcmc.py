@@ -234,7 +234,7 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         for st in stat_names:
             stats[n][st] = np.full(B, np.nan)
     acc = dict(status=np.full(B, NO_DATA, np.int64), loglike=np.full(B, np.nan), chi2=np.full(B, np.nan),
-               ndata=np.zeros(B, np.int64), n_params=np.full(B, P, np.int64),
+               ndata=np.zeros(B, np.int64), n_used=np.zeros(B, np.int64), n_params=np.full(B, P, np.int64),
                n_divergent=np.zeros(B, np.int64), n_steps=np.zeros(B, np.int64),
                step_size=np.full((B, C), np.nan))
     samples = {n: np.full((B, C, S), np.nan, dt) for n in names} if keep_samples else None
@@ -264,7 +264,7 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         out = nuts_program(model, nopts)(jb, fo["u"], *engine.put(
             (np.asarray(scale, dtype=dt), np.asarray(good), np.asarray(keys)), chunk))
         xs, d, div, nsteps, step = (np.asarray(a)[:b] for a in out)
-        return (status[:b], good[:b], {k: np.asarray(fo[k])[:b] for k in ("loglike", "chi2", "ndata", "n_linear")},
+        return (status[:b], good[:b], {k: np.asarray(fo[k])[:b] for k in ("loglike", "chi2", "ndata", "n_used", "n_linear")},
                 xs, d, div, nsteps, step)
 
     chunks = engine.plan(batch, batch_size=batch_size, workers=workers)
@@ -283,6 +283,7 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         acc["loglike"][pos] = np.where(good, fo["loglike"], np.nan)
         acc["chi2"][pos] = np.where(good, fo["chi2"], np.nan)
         acc["ndata"][pos] = fo["ndata"]
+        acc["n_used"][pos] = np.where(good, fo["n_used"], 0)
         acc["n_params"][pos] = P + fo["n_linear"]
         acc["n_divergent"][pos] = np.where(good, div.sum(axis=(1, 2)), 0)
         acc["n_steps"][pos] = np.where(good, nsteps.sum(axis=1), 0)
@@ -312,5 +313,5 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
         stats=stats, n_divergent=acc["n_divergent"], n_steps=acc["n_steps"], step_size=acc["step_size"],
         rhat_max=rhat_max, ess_bulk_min=ess_bulk_min, ess_tail_min=ess_tail_min, flagged=flagged,
         status=acc["status"], loglike=acc["loglike"], chi2=acc["chi2"], ndata=acc["ndata"],
-        n_params=acc["n_params"], num_chains=C, num_samples=S, num_warmup=nopts.num_warmup,
+        n_used=acc["n_used"], n_params=acc["n_params"], num_chains=C, num_samples=S, num_warmup=nopts.num_warmup,
         samples=samples, diverging=diverging, dtype=np.dtype(dt).name)

@@ -171,6 +171,9 @@ class Posterior:
         flagged: ``[B]`` ``rhat_max > 1.01`` or ``min(ess_bulk, ess_tail) < 100`` or status != 0.
         status: ``[B]`` status of the maximum-likelihood fit the chains start from.
         loglike, chi2, ndata, n_params: at the maximum-likelihood point.
+        n_used: ``[B]`` observations the likelihood used at the maximum-likelihood point
+            (``ndata`` less the points a model's cuts exclude there, as in
+            :attr:`FitResult.n_used`).
         samples: ``{name: [B, C, S]}`` draws (only with ``keep_samples=True``), and
             ``diverging`` ``[B, C, S]``.
         num_chains, num_samples, num_warmup: run settings.
@@ -199,9 +202,14 @@ class Posterior:
     samples: dict | None = None
     diverging: np.ndarray | None = None
     dtype: str = "float64"
+    n_used: np.ndarray | None = None
 
     RHAT_MAX = 1.01
     ESS_MIN = 100.0
+
+    def __post_init__(self):
+        if self.n_used is None:
+            self.n_used = np.asarray(self.ndata).copy()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -222,15 +230,15 @@ class Posterior:
     def summary(self) -> pd.DataFrame:
         """One row per object: ``id``; per quantity ``<name>_mean``, ``_sd``, ``_q025`` ...
         ``_q975``, ``_rhat``, ``_ess_bulk``, ``_ess_tail``; then ``loglike``, ``chi2`` (at the
-        maximum-likelihood point), ``ndata``, ``n_params``, ``n_divergent``, ``rhat_max``,
+        maximum-likelihood point), ``ndata``, ``n_used``, ``n_params``, ``n_divergent``, ``rhat_max``,
         ``ess_bulk_min``, ``ess_tail_min``, ``flagged``, ``converged``, ``n_iter`` (leapfrog
         steps), ``status``."""
         cols: dict[str, Any] = {"id": self.ids}
         for n in self.names:
             for stat, arr in self.stats[n].items():
                 cols[f"{n}_{stat}"] = arr
-        cols.update(loglike=self.loglike, chi2=self.chi2, ndata=self.ndata, n_params=self.n_params,
-                    n_divergent=self.n_divergent, rhat_max=self.rhat_max,
+        cols.update(loglike=self.loglike, chi2=self.chi2, ndata=self.ndata, n_used=self.n_used,
+                    n_params=self.n_params, n_divergent=self.n_divergent, rhat_max=self.rhat_max,
                     ess_bulk_min=self.ess_bulk_min, ess_tail_min=self.ess_tail_min,
                     flagged=self.flagged, converged=self.converged, n_iter=self.n_steps,
                     status=self.status)
