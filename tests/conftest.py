@@ -27,6 +27,20 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
 
+#: The longest test files (minutes each on a 2-core CI machine), run first: the parallel workers
+#: take files in collection order, and a long file taken last would run alone at the end.
+LONGEST_FIRST = ("test_engine.py", "test_heuristics.py", "test_drw.py", "test_batch_independence.py",
+                 "test_cli.py", "test_salt_sampling.py", "test_mcmc.py", "test_carma.py",
+                 "test_binary_lens_model.py", "test_notebooks.py", "test_readme.py", "test_pipeline.py",
+                 "test_salt_models.py", "test_pspl_parallax.py", "test_fspl.py", "test_gp.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    # a stable sort by file: each file's tests stay together and in their order
+    items.sort(key=lambda it: rank.get(it.path.name, len(rank)))
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled():
     """Free each module's compiled executables after it: the suite compiles thousands of

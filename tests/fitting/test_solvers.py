@@ -108,6 +108,10 @@ def test_candidate_screening_optimises_the_most_likely_starts(rng):
 
 
 # ------------------------------------------------------------------------------ block rounds
+class _WideJitter(Jitter):
+    compact_fraction = 1.0
+
+
 def test_blocks_and_threads_do_not_change_results(rng, monkeypatch):
     """A lane's result does not depend on the block that stepped it, on the chunking or on the
     number of worker threads; every lane keeps its max_steps budget. (The blocks
@@ -116,8 +120,11 @@ def test_blocks_and_threads_do_not_change_results(rng, monkeypatch):
     batch, _ = jitter_batch(rng, 40, n=60)
     model = Jitter(n_starts=3)
     ref = fit(model, batch, workers=1)
-    monkeypatch.setattr(loop, "COMPACT_FRACTION", 1.0)  # one block of every lane
-    one = fit(model, batch, workers=1)
+    wide = _WideJitter(n_starts=3)  # its own block width: one block of every lane
+    assert loop.compact_fraction(wide) == 1.0 and loop.compact_fraction(model) == loop.COMPACT_FRACTION
+    one = fit(wide, batch, workers=1)
+    assert {static[1].compact for (name, static) in engine._PROGRAMS
+            if name == "fit" and static[0] == wide} == {1.0}
     monkeypatch.setattr(loop, "COMPACT_FRACTION", 0.03)  # blocks of 4 lanes
     tiny = fit(model, batch, workers=2, batch_size=20)
     for other in (one, tiny):

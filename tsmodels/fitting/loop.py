@@ -33,11 +33,23 @@ from tsmodels.fitting.laplace import laplace
 from tsmodels.fitting.results import BAD_HESSIAN, DIVERGED, MAX_STEPS, NO_DATA, NONFINITE, OK
 from tsmodels.fitting.solvers import SOLVERS, gauss_newton_hessian
 
-__all__ = ["FitOptions", "COMPACT_FRACTION", "fit_chunk", "run_solver", "pack_starts"]
+__all__ = ["FitOptions", "COMPACT_FRACTION", "compact_fraction", "fit_chunk", "run_solver", "pack_starts"]
 
-#: Width of the blocks in which the solver steps the unfinished lanes: this fraction of a
-#: chunk's lanes (see :func:`run_solver`).
-COMPACT_FRACTION = 0.125
+#: Default width of the blocks in which the solver steps the unfinished lanes: this fraction of
+#: a chunk's lanes (see :func:`run_solver`). Narrow blocks make the last rounds cheap, when a few
+#: slow lanes (a start creeping along a degenerate valley, e.g. a supernova whose rise precedes
+#: the data) are all that still iterates: on 1,000 single-band Bazin fits 1/32 was 1.7x faster
+#: than 1/8, on 200 SALT2 fits 1.3x, on 400 PSPL fits 2x. A model whose likelihood runs a
+#: sequential scan over its points (the Gaussian-process models) pays the scan's per-step
+#: overhead once per block, and sets wider blocks (its ``compact_fraction``).
+COMPACT_FRACTION = 1.0 / 32.0
+
+
+def compact_fraction(model) -> float:
+    """The block width of ``model``'s fits: its ``compact_fraction`` attribute when it sets one
+    (not None), else :data:`COMPACT_FRACTION`."""
+    frac = getattr(model, "compact_fraction", None)
+    return COMPACT_FRACTION if frac is None else float(frac)
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def fit(model, batch, *, method: str = "auto", n_starts: int | None = None, max_
     n_starts, n_candidates = resolve_starts(model, n_starts, n_candidates)
     workers = engine.resolve_workers(workers)
     opts = FitOptions(method=method if method != "linear" else "lm", max_steps=int(max_steps), tol=tol,
-                      prune=bool(prune), compact=loop.COMPACT_FRACTION)
+                      prune=bool(prune), compact=loop.compact_fraction(model))
     B = len(batch)
     pnames = tuple(model.param_names)
     dnames = tuple(model.derived_names(batch.bands))

@@ -152,6 +152,9 @@ class Model:
     n_starts: int = 1
     #: Per-object columns the model reads from ``lc.meta`` (see the module docstring).
     meta_columns: tuple[str, ...] = ()
+    #: Width of the solver's blocks as a fraction of a chunk's lanes; None: the fitting
+    #: layer's default (:func:`tsmodels.fitting.loop.compact_fraction`).
+    compact_fraction = None
 
     # ------------------------------------------------------------------ to implement
     @property

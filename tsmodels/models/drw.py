@@ -148,6 +148,9 @@ class DRW(SingleBand, Model):
     n_candidates: int = 8
 
     param_names = ("sigma", "tau")
+    #: solver blocks of 1/8 of the lanes: 25% faster than the default 1/32 on 400 simulated
+    #: quasars (two cheap parameters, a scan over the points that each block pays once)
+    compact_fraction = 0.125
 
     def __post_init__(self):
         _check(self.mean, self.tau_range, self.sigma_range, "DRW", self.tau_bounds)
