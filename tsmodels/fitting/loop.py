@@ -40,8 +40,8 @@ __all__ = ["FitOptions", "COMPACT_FRACTION", "compact_fraction", "fit_chunk", "r
 #: slow lanes (a start creeping along a degenerate valley, e.g. a supernova whose rise precedes
 #: the data) are all that still iterates: on 1,000 single-band Bazin fits 1/32 was 1.7x faster
 #: than 1/8, on 200 SALT2 fits 1.3x, on 400 PSPL fits 2x. A model whose likelihood runs a
-#: sequential scan over its points (the Gaussian-process models) pays the scan's per-step
-#: overhead once per block, and sets wider blocks (its ``compact_fraction``).
+#: sequential scan over its points pays the scan's per-step overhead once per block and may
+#: set wider blocks (its ``compact_fraction``: DRW, DHO and CARMA keep 1/8).
 COMPACT_FRACTION = 1.0 / 32.0
 
 
