@@ -60,11 +60,19 @@ def test_chi2_at_published_parameters_matches_mulensmodel(ob03235):
 
 def test_fit_from_grid_reaches_published_chi2(ob03235):
     """ts.fit from the (s, q, alpha) grid starts: chi2 within 1% of (or below) the published
-    model's chi2 on the same raw data (the MOA light curve keeps its outliers, so the published
-    parameters are not this data's minimum)."""
+    model's chi2 on the same raw data (observed: 2107.6 against 2850.5, at s = 0.61, q = 0.032).
+
+    The published parameters are not a minimum of these files (the quoted chi2 of 1644 is of
+    cleaned copies of the data): a fit started at them leaves them too, for a lower chi2
+    (observed 2293.9, at s = 0.38, q = 0.0018), so the grid fit is not expected to return
+    the published (s, q, alpha)."""
     og, moa, batch = ob03235
+    published = _mm_chi2(og, moa)
     res = ts.fit(ts.models.BinaryLens(), batch)
-    assert res.chi2[0] <= 1.01 * _mm_chi2(og, moa)
+    assert res.status[0] == 0 and res.chi2[0] <= 1.01 * published
+    start = {**{k: np.array([v]) for k, v in PUB.items()}, "t0": np.array([PUB["t0"] - batch.t_ref[0]])}
+    local = ts.fit(ts.models.BinaryLens(), batch, init=start)
+    assert local.chi2[0] < 0.9 * published, local.chi2
 
 
 def test_bad_ranges():
