@@ -44,8 +44,8 @@ def main(argv=None) -> int:
         "fit_multiband_drw": lambda: ts.fit(ts.models.MultibandDRW(bands=quasars.bands), quasars, workers=w),
         "fit_fourier": lambda: ts.fit(ts.models.FourierSeries(nterms=1, period_range=(0.15, 1.5)), stars,
                                       workers=w),
-        "sample_drw": lambda: ts.sample(ts.models.DRW(band="r"), quasars[:8], num_warmup=100,
-                                        num_samples=100, num_chains=2, workers=w),
+        "sample_drw": lambda: ts.sample(ts.models.DRW(band="r"), quasars[:8], num_warmup=50,
+                                        num_samples=50, num_chains=2, workers=w),
         "lombscargle_multiband": lambda: ts.lombscargle_multiband(stars, grid, workers=w),
         "lombscargle_fast": lambda: ts.lombscargle(stars, ts.kernels.lombscargle.FrequencyGrid.from_float64(
             0.8, 0.001, 5000, "float64"), band="r", method="fast", workers=w),
