@@ -237,3 +237,23 @@ def test_every_threaded_path_completes_under_a_watchdog():
         lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
         runs += len(lines)
     assert runs == 14, runs
+
+
+def test_worker_state_round_trip_and_unknown_names():
+    """The state sent to Dask workers: registered bandpasses go out and come back in; a name
+    the receiving process does not know is an error, not ignored."""
+    from tsmodels.kernels.supernova import salt
+
+    state = config.worker_state()
+    assert "test-state-box" not in state["supernova.bandpasses"]
+    band = salt.register_bandpass("test-state-box", [4000.0, 4001.0, 5000.0, 5001.0], [0.0, 1.0, 1.0, 0.0])
+    try:
+        sent = config.worker_state()
+        del salt._USER_BANDS["test-state-box"]
+        config.restore_worker_state(sent)
+        assert salt.get_bandpass("test-state-box") is band
+        config.restore_worker_state(None)
+        with pytest.raises(RuntimeError, match="'nope' is not registered"):
+            config.restore_worker_state({"nope": 1})
+    finally:
+        salt._USER_BANDS.pop("test-state-box", None)

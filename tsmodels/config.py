@@ -44,7 +44,8 @@ import numpy as np
 
 __all__ = ["precision", "resolve_dtype", "clear_caches", "compiled_cache", "DEFAULT_DTYPE",
            "set_compilation_cache", "compilation_cache_dir", "compilation_cache_max_bytes",
-           "clear_compilation_cache", "register_clear"]
+           "clear_compilation_cache", "register_clear", "register_worker_state", "worker_state",
+           "restore_worker_state"]
 
 DEFAULT_DTYPE = np.dtype("float64")
 _ALLOWED = (np.dtype("float32"), np.dtype("float64"))
@@ -92,6 +93,33 @@ _CLEARERS: list = []
 def register_clear(fn: Callable) -> None:
     """Register ``fn()`` to be called by :func:`clear_caches` (caches of compiled programs)."""
     _CLEARERS.append(fn)
+
+
+#: Process state that a computation depends on beyond its arguments (e.g. bandpasses a user
+#: registered), by name: ``(export, restore)`` (see :func:`worker_state`).
+_WORKER_STATE: dict = {}
+
+
+def register_worker_state(name: str, export: Callable, restore: Callable) -> None:
+    """Register process state that other processes need to compute what this one would:
+    ``export()`` returns it (picklable), ``restore(value)`` installs it in another process.
+    The pipeline sends :func:`worker_state` with every chunk it runs on Dask workers."""
+    _WORKER_STATE[name] = (export, restore)
+
+
+def worker_state() -> dict:
+    """This process's registered state (:func:`register_worker_state`): ``{name: value}``."""
+    return {name: export() for name, (export, _) in _WORKER_STATE.items()}
+
+
+def restore_worker_state(state: dict | None) -> None:
+    """Install state from :func:`worker_state` of another process (None: nothing to do);
+    names this process has not registered are an error rather than silently ignored."""
+    for name, value in (state or {}).items():
+        if name not in _WORKER_STATE:
+            raise RuntimeError(f"worker state {name!r} is not registered in this process "
+                               "(a different tsmodels version?)")
+        _WORKER_STATE[name][1](value)
 
 
 def compiled_cache(maxsize: int) -> Callable:

@@ -299,18 +299,37 @@ assert used == {{0, 1}}, used
     np.testing.assert_allclose(a["loglike"], b["loglike"], rtol=1e-10, equal_nan=True)
 
 
+def _worker_bandpass(name):
+    from tsmodels.kernels.supernova import salt
+
+    band = salt._USER_BANDS.get(name)
+    return None if band is None else (band.wave.tolist(), band.trans.tolist())
+
+
 def test_dask_local_cluster_gives_the_rows_of_a_local_run(survey, tmp_path):
+    """Rows equal to a local run's, and a bandpass registered here reaches the worker processes
+    with the chunks (a SALT fit of a user band needs it there)."""
     import distributed
+
+    from tsmodels.kernels.supernova import salt
 
     path, _ = survey
     task = pipeline.Fit(ts.models.Constant())
     _run(task, path, tmp_path / "local", chunk_size=10)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        s = _run(task, path, tmp_path / "dask", chunk_size=10, dask_client=client)
-        # the command line's --dask takes the scheduler's address
-        assert main(["fit", "Constant", str(path), str(tmp_path / "cli"), "--chunk-size", "10",
-                     "--dask", cluster.scheduler_address, "--quiet"]) == 0
+    mine = salt.register_bandpass("test-dask-box", [4000.0, 4001.0, 5000.0, 5001.0], [0.0, 1.0, 1.0, 0.0])
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+            assert set(client.run(_worker_bandpass, "test-dask-box").values()) == {None}
+            s = _run(task, path, tmp_path / "dask", chunk_size=10, dask_client=client)
+            # every worker that ran a chunk has it (which workers ran chunks is the scheduler's choice)
+            theirs = [v for v in client.run(_worker_bandpass, "test-dask-box").values() if v is not None]
+            assert theirs and all(v == (mine.wave.tolist(), mine.trans.tolist()) for v in theirs), theirs
+            # the command line's --dask takes the scheduler's address
+            assert main(["fit", "Constant", str(path), str(tmp_path / "cli"), "--chunk-size", "10",
+                         "--dask", cluster.scheduler_address, "--quiet"]) == 0
+    finally:
+        del salt._USER_BANDS["test-dask-box"]
     assert s.n_chunks == 4 and s.n_failed_chunks == 0
     local = pipeline.read_results(tmp_path / "local")
     pd.testing.assert_frame_equal(pipeline.read_results(tmp_path / "dask"), local)

@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from tsmodels import config
 from tsmodels.fitting.results import FAILED, STATUS
 from tsmodels.pipeline import sink as _sink
 from tsmodels.pipeline.source import ChunkSpec, as_source
@@ -98,14 +99,17 @@ def _failed_rows(ids, id_name: str, error: str) -> pa.Table:
 
 
 def process_chunk(task, source, bands, spec: ChunkSpec, sink: str, id_name: str, ids,
-                  batch=None) -> dict:
+                  batch=None, state=None) -> dict:
     """Compute one chunk and write its file atomically; never raises for the chunk's data.
 
     The computation is tried :data:`ATTEMPTS` times; if every attempt raises, the chunk's
     objects are written as ``FAILED`` rows carrying the error. ``batch`` is the chunk already
-    read (first attempt only). Returns ``{"index", "status": {code: n}, "n_dropped", "error"}``.
-    This is the function Dask workers run.
+    read (first attempt only). ``state``: the submitting process's
+    :func:`tsmodels.config.worker_state` (e.g. the bandpasses it registered), installed here
+    first. Returns ``{"index", "status": {code: n}, "n_dropped", "error"}``. This is the
+    function Dask workers run.
     """
+    config.restore_worker_state(state)
     error = None
     table = None
     for attempt in range(ATTEMPTS):
@@ -175,7 +179,8 @@ def run(task, source, sink, *, chunk_size: int = 10_000, resume: bool = True, da
             ``False``: ``sink`` must not hold a run yet.
         dask_client: a ``dask.distributed.Client`` (or a scheduler address): chunks are run on
             its workers, each writing its own files (``sink`` must be on a file system every
-            worker sees); None runs them in this process.
+            worker sees), with this process's :func:`tsmodels.config.worker_state` (bandpasses
+            registered with ``register_bandpass``); None runs them in this process.
         progress: show a tqdm progress bar (objects/s).
 
     Returns:
@@ -298,12 +303,13 @@ def _run_dask(client, task, source, plan, todo, sink, id_name, record):
             return _run_dask(own, task, source, plan, todo, sink, id_name, record)
     threads = sum(client.nthreads().values()) or 1
     pending = list(reversed(todo))
+    state = config.worker_state()  # what the workers need of this process (registered bandpasses)
     attempts = {}
 
     def submit(spec):
         attempts[spec.index] = attempts.get(spec.index, 0) + 1
         fut = client.submit(process_chunk, task, source, plan.bands, spec, str(sink), id_name,
-                            plan.ids[spec.start:spec.stop], pure=False)
+                            plan.ids[spec.start:spec.stop], state=state, pure=False)
         fut.spec = spec
         return fut
 

@@ -80,6 +80,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from tsmodels import config
 from tsmodels.kernels._precision import float64_by_default
 from tsmodels.kernels.supernova.dust import f99_curve
 
@@ -411,6 +412,8 @@ class Bandpass(NamedTuple):
 
 
 _USER_BANDS: dict[str, Bandpass] = {}
+# bandpasses registered here are sent with the pipeline's chunks to Dask workers
+config.register_worker_state("supernova.bandpasses", lambda: dict(_USER_BANDS), _USER_BANDS.update)
 _SHIPPED_BANDS: dict[str, Bandpass] = {}
 _BAND_SETS = ("lsst", "ps1", "sdss", "ztf")
 
