@@ -747,28 +747,51 @@ def _prepare(model, bands, z, ebv):
                         cl=_colorlaw(model, rest), ok=ok)
 
 
+def _edges(n):
+    """The grid nodes of the first and last intervals, ``[0, 1, n-2, n-1]`` (where sncosmo's
+    scheme is bilinear), and the slot of a node among them (nodes below 2 keep theirs)."""
+    nodes = jnp.array([0, 1, n - 2, n - 1], jnp.int32)
+    return nodes, lambda k: jnp.clip(jnp.where(k < 2, k, k - (n - 2) + 2), 0, 3)
+
+
 def _band_phase_fluxes(m0, m1, iy, dy, cubic, s):
-    """``(np, 3 nb)`` sums ``sum_w s_w M(phase node, lam_w)`` for M0 and M1, the wavelength
-    interpolation of sncosmo's scheme folded into weights on the model's wavelength nodes:
-    columns ``[cubic-in-wavelength part | bilinear part of the edge wavelengths | bilinear
-    everywhere]`` (combined per observation by :func:`_phase_interp`)."""
+    """Band sums ``sum_w s_w M(phase node, lam_w)`` for M0 and M1, the wavelength interpolation
+    of sncosmo's scheme folded into weights on the model's wavelength nodes, as three tables
+    per surface (combined per observation by :func:`_phase_interp`):
+
+    * ``(np, nb)`` the cubic-in-wavelength part, at every phase node;
+    * ``(np, nb)`` the bilinear part of the wavelengths in the first and last wavelength
+      intervals, at every phase node (only the 4 edge wavelength nodes enter it);
+    * ``(4, nb)`` bilinear in wavelength everywhere, at the 4 edge phase nodes only (the only
+      phases where sncosmo's scheme is bilinear in phase).
+
+    Only the first is a full ``(np, nl) @ (nl, nb)`` product."""
     nb = s.shape[0]
-    nl = m0.shape[1]
+    n_phase, nl = m0.shape
     # cubic convolution weights on nodes iy-1 .. iy+2 (sncosmo's dx = -dy convention)
     d = -dy
     wc = jnp.stack([_keys(d - 1.0), _keys(d), _keys(d + 1.0), _keys(d + 2.0)], -1)
     wl = jnp.stack([1.0 - dy, dy], -1)
     sc = jnp.where(cubic, s, 0.0)
     se = s - sc
-    # one scatter-add onto the (3 nb) x nl node grid: 4 cubic + 2 + 2 bilinear entries per point
-    row = (jnp.arange(nb, dtype=jnp.int32) * nl)[:, None, None]
-    idx_c = row + jnp.clip(iy[..., None] + jnp.arange(-1, 3, dtype=jnp.int32), 0, nl - 1)
-    idx_l = row + iy[..., None] + jnp.arange(0, 2, dtype=jnp.int32)
-    idx = jnp.concatenate([idx_c, idx_l + nb * nl, idx_l + 2 * nb * nl], -1)
-    val = jnp.concatenate([sc[..., None] * wc, se[..., None] * wl, s[..., None] * wl], -1)
-    flat = jnp.zeros(3 * nb * nl, s.dtype).at[idx.ravel()].add(val.ravel())
-    r = flat.reshape(3 * nb, nl)
-    return m0 @ r.T, m1 @ r.T
+    wave_nodes, wave_slot = _edges(nl)
+    # one scatter-add onto [cubic (nb x nl) | bilinear (nb x nl) | edge wavelengths (nb x 4)]
+    row = jnp.arange(nb, dtype=jnp.int32)[:, None, None]
+    idx_c = row * nl + jnp.clip(iy[..., None] + jnp.arange(-1, 3, dtype=jnp.int32), 0, nl - 1)
+    nodes_l = iy[..., None] + jnp.arange(0, 2, dtype=jnp.int32)
+    idx_l = nb * nl + row * nl + nodes_l
+    idx_e = 2 * nb * nl + row * 4 + wave_slot(nodes_l)
+    idx = jnp.concatenate([idx_c, idx_l, idx_e], -1)
+    val = jnp.concatenate([sc[..., None] * wc, s[..., None] * wl, se[..., None] * wl], -1)
+    flat = jnp.zeros(2 * nb * nl + 4 * nb, s.dtype).at[idx.ravel()].add(val.ravel())
+    r_cubic = flat[:nb * nl].reshape(nb, nl)
+    r_lin = flat[nb * nl:2 * nb * nl].reshape(nb, nl)
+    r_edge = flat[2 * nb * nl:].reshape(nb, 4)
+    phase_nodes, _ = _edges(n_phase)
+
+    def sums(m):
+        return (m @ r_cubic.T, m[:, wave_nodes] @ r_edge.T, m[phase_nodes] @ r_lin.T)
+    return sums(m0), sums(m1)
 
 
 def _colour_sums(m0, m1, iy, dy, cubic, base, cl, c):
@@ -811,22 +834,20 @@ def _colour_band_sums_jvp(primals, tangents):
     both = _band_phase_fluxes(m0, m1, jnp.concatenate([iy, iy]),
                               jnp.concatenate([dy, dy]), jnp.concatenate([cubic, cubic]),
                               jnp.concatenate([s, ds]))
-    # columns come in three groups of 2 nb bands each: [s bands | ds bands] per group
-    split = lambda h: (jnp.concatenate([h[:, 2 * g * nb: (2 * g + 1) * nb] for g in range(3)], 1),  # noqa: E731
-                       jnp.concatenate([h[:, (2 * g + 1) * nb: (2 * g + 2) * nb] for g in range(3)], 1))
-    (h0, dh0), (h1, dh1) = split(both[0]), split(both[1])
+    # every table has 2 nb band columns: those of s, then those of ds / dc
+    value = jax.tree_util.tree_map(lambda a: a[:, :nb], both)
     if isinstance(dc, SymbolicZero):
-        return (h0, h1), (jnp.zeros_like(h0), jnp.zeros_like(h1))
-    return (h0, h1), (dh0 * dc, dh1 * dc)
+        return value, jax.tree_util.tree_map(jnp.zeros_like, value)
+    return value, jax.tree_util.tree_map(lambda a: a[:, nb:] * dc, both)
 
 
 _colour_band_sums.defjvp(_colour_band_sums_jvp, symbolic_zeros=True)
 
 
 def _phase_interp(phase, h, p, b):
-    """Interpolate the ``(np, 3 nb)`` columns of :func:`_band_phase_fluxes` to rest-frame phases
-    ``p`` in bands ``b`` (sncosmo's rule: cubic x cubic, bilinear near an edge, 0 outside)."""
-    nb = h.shape[1] // 3
+    """Interpolate the tables of :func:`_band_phase_fluxes` to rest-frame phases ``p`` in bands
+    ``b`` (sncosmo's rule: cubic x cubic, bilinear near an edge, 0 outside)."""
+    h_cubic, h_edge, h_lin = h
     n_phase = phase.shape[0]
     ix, inside, cubic = _locate(phase, p)
     step = phase[ix + 1] - phase[ix]
@@ -836,9 +857,10 @@ def _phase_interp(phase, h, p, b):
     wl = jnp.stack([1.0 - ax, ax], -1)
     rows_c = jnp.clip(ix[:, None] + jnp.arange(-1, 3), 0, n_phase - 1)
     rows_l = ix[:, None] + jnp.arange(0, 2)
-    f_cubic = (jnp.sum(wc * h[rows_c, b[:, None]], -1)
-               + jnp.sum(wl * h[rows_l, nb + b[:, None]], -1))
-    f_lin = jnp.sum(wl * h[rows_l, 2 * nb + b[:, None]], -1)
+    f_cubic = (jnp.sum(wc * h_cubic[rows_c, b[:, None]], -1)
+               + jnp.sum(wl * h_edge[rows_l, b[:, None]], -1))
+    _, phase_slot = _edges(n_phase)
+    f_lin = jnp.sum(wl * h_lin[phase_slot(rows_l), b[:, None]], -1)
     return jnp.where(inside, jnp.where(cubic, f_cubic, f_lin), 0.0)
 
 
@@ -885,7 +907,8 @@ def _bandflux_prepared(t, band, model, prep, t0, x0, x1, c, zp, zpflux):
     nb = prep.ok.shape[0]
     h0, h1 = _colour_band_sums(model.m0, model.m1, prep.iy, prep.dy, prep.cubic, prep.base, prep.cl, c)
     b = jnp.clip(band, 0, nb - 1)
-    flux = x0 * _phase_interp(model.phase, h0 + x1 * h1, (t - t0) * prep.a, b)
+    h = jax.tree_util.tree_map(lambda a, b: a + x1 * b, h0, h1)
+    flux = x0 * _phase_interp(model.phase, h, (t - t0) * prep.a, b)
     if zp is not None:
         flux = flux * 10.0 ** (0.4 * jnp.asarray(zp, dt)) / jnp.asarray(zpflux, dt)[b]
     valid = prep.ok[b] & (band >= 0) & (band < nb)
