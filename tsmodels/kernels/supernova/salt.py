@@ -38,9 +38,11 @@ wavelengths, their interpolation indices and fractions, the colour law values, t
 numbers; a fit with ``z`` and ``E(B-V)`` fixed per object computes it once per object (vmap it
 over the objects). Each evaluation (:func:`salt_bandflux_prepared`) then scatters
 ``weights x 10**(-0.4 c CL)`` onto the model's wavelength nodes, contracts the surfaces with them
-(``(nphase, nwave) @ (nwave, 3 nb)``, once for ``M0`` and once for ``M1``, whatever the number
-of observations) and interpolates each observation in phase from 4 of the resulting
-``nphase`` band fluxes. :func:`salt_bandflux` does both steps and is differentiable in ``z`` too.
+(``(nphase, nwave) @ (nwave, nb)`` for the cubic part, once for ``M0`` and once for ``M1``,
+whatever the number of observations; the bilinear parts of sncosmo's rule need only the 4 edge
+nodes of either axis) and interpolates each observation in phase from 4 of the resulting
+``nphase`` band fluxes. The derivative in ``c`` is contracted in the same product, so a fit's
+Jacobian in ``(t0, x1, c)`` costs two products, not four. :func:`salt_bandflux` does both steps and is differentiable in ``z`` too.
 
 Model covariance: :func:`salt_bandflux_rcov` (and its split :func:`salt_prepare_rcov` /
 :func:`salt_bandflux_rcov_prepared`) gives sncosmo's relative covariance ``rcov`` of the band
