@@ -128,34 +128,65 @@ def test_single_band_fit_agrees_with_light_curve(rng, kind):
     ``algorithm="lmsder"`` (GSL's scaled Levenberg-Marquardt of
     ``chi2 = sum(((flux - model) / flux_err)**2)``, from light-curve's own starting point; its
     other options left at their defaults). Our chi2 at our optimum is at most theirs (+1e-6
-    relative) for every object, and where both found the same minimum the parameters agree."""
+    relative) for every Bazin object and all but one of 8 Villar objects, and at a common
+    minimum the parameters agree, in units of our Laplace errors where the Hessian there is
+    regular. Bazin's fits reach light-curve's minimum from our own starts. Villar's likelihood
+    has flat plateau valleys in which where a fit stops (and whether its Hessian is singular)
+    depends on rounding, so its parameters are compared (to 0.05 of the error) on a fit started
+    at the optimum of light-curve run to convergence (``lmsder_niter=1000``): it must stay in
+    that minimum."""
     model = Bazin(band="r") if kind == "bazin" else Villar(band="r")
     batch, _ = _sim(rng, kind, n_objects=8, n=60)
     res = ts.fit(model, batch)
-    feat = (lc.BazinFit if kind == "bazin" else lc.VillarFit)("lmsder")
     k = 5 if kind == "bazin" else 7
     names = ("amplitude", "baseline") + model.param_names
-    same = worse = 0
-    for i in range(len(batch)):
-        sel = np.asarray(batch.mask[i]) & (np.asarray(batch.band[i]) == 1)
-        t = np.asarray(batch.t[i], np.float64)[sel]
-        y = np.asarray(batch.flux[i], np.float64)[sel]
-        e = np.asarray(batch.flux_err[i], np.float64)[sel]
-        out = feat(t, y, e)
-        theirs = out[-1] * (sel.sum() - k)
-        ours = res.chi2[i]
-        worse += ours > theirs * (1 + 1e-6) + 1e-6
-        if abs(ours - theirs) < 1e-4 * theirs:
+
+    def light_curve_fits(**options):
+        feat = (lc.BazinFit if kind == "bazin" else lc.VillarFit)("lmsder", **options)
+        outs, chi2 = [], []
+        for i in range(len(batch)):
+            sel = np.asarray(batch.mask[i]) & (np.asarray(batch.band[i]) == 1)
+            t = np.asarray(batch.t[i], np.float64)[sel]
+            y = np.asarray(batch.flux[i], np.float64)[sel]
+            e = np.asarray(batch.flux_err[i], np.float64)[sel]
+            outs.append(np.asarray(feat(t, y, e)))
+            chi2.append(outs[-1][-1] * (sel.sum() - k))
+        return np.array(outs), np.array(chi2)
+
+    def compare(r, outs, theirs, tol):
+        """(objects at light-curve's minimum, of which parameters compared, objects worse)"""
+        same = compared = 0
+        for i in range(len(batch)):
+            if abs(r.chi2[i] - theirs[i]) >= 1e-4 * theirs[i]:
+                continue
             same += 1
-            mine = np.array([res.values["amplitude_r"][i], res.values["baseline_r"][i]]
-                            + [res.values[n][i] for n in model.param_names])
-            ref = np.array(out[:k])
-            # light-curve reports |A|, |tau|; its 10 lmsder iterations (its default) stop short
-            # of full convergence: agreement to 0.1 of the Laplace error
-            err = np.array([res.errors["amplitude_r"][i], res.errors["baseline_r"][i]]
-                           + [res.errors[n][i] for n in model.param_names])
-            assert np.all(np.abs(np.abs(mine) - np.abs(ref)) < 0.1 * err), (names, mine, ref)
-    assert same >= (len(batch) // 2 if kind == "bazin" else 1)
-    # Bazin: never worse; Villar: its multimodal plateau leaves at most one object of 8 at a
-    # secondary minimum that light-curve's start avoids
-    assert worse <= (0 if kind == "bazin" else 1), worse
+            if r.status[i] != 0:  # not OK: a singular Hessian, no finite errors to compare in
+                continue
+            compared += 1
+            mine = np.array([r.values["amplitude_r"][i], r.values["baseline_r"][i]]
+                            + [r.values[n][i] for n in model.param_names])
+            err = np.array([r.errors["amplitude_r"][i], r.errors["baseline_r"][i]]
+                           + [r.errors[n][i] for n in model.param_names])
+            # light-curve reports |A|, |tau|
+            assert np.all(np.abs(np.abs(mine) - np.abs(outs[i, :k])) < tol * err), (names, mine, outs[i])
+        return same, compared, int(np.sum(r.chi2 > theirs * (1 + 1e-6) + 1e-6))
+
+    # its default 10 lmsder iterations stop short of full convergence: parameters within 0.1 of
+    # the Laplace error
+    outs, theirs = light_curve_fits()
+    same, compared, worse = compare(res, outs, theirs, 0.1)
+    if kind == "bazin":
+        assert compared >= len(batch) // 2, (same, compared)
+        assert worse == 0, worse
+        return
+    # Villar: its multimodal plateau leaves at most one object of 8 at a secondary minimum that
+    # light-curve's start avoids
+    assert same >= 1 and worse <= 1, (same, worse)
+    # light-curve run to convergence, and our fit started at its optimum
+    outs, theirs = light_curve_fits(lmsder_niter=1000)
+    lo = np.array([model.rise_range[0], model.fall_range[0], 0.0, model.plateau_range[0]]) * 1.01
+    hi = np.array([model.rise_range[1], model.fall_range[1], 0.99, model.plateau_range[1] * 0.99])
+    start = {"t0": outs[:, 2]}
+    start.update({n: np.clip(np.abs(outs[:, 3 + j]), lo[j], hi[j]) for j, n in enumerate(model.param_names[1:])})
+    same, compared, worse = compare(ts.fit(model, batch, init=start), outs, theirs, 0.05)
+    assert worse == 0 and compared >= len(batch) // 2, (same, compared, worse)

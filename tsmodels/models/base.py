@@ -382,6 +382,42 @@ class SingleBand:
                 stacklevel=3)
 
 
+#: Bases of up to this many columns form their normal equations entry by entry.
+_SMALL_BASIS = 4
+
+
+def _normal_equations(wb, X, y):
+    """Per-band ``X^T W_b X`` ``[nb, m, m]`` and ``X^T W_b y`` ``[nb, m]`` (``wb [nb, N]``).
+
+    For small bases, one reduction over the points per entry: vmapped over fits and under
+    forward-mode tangents, XLA's CPU runs the equivalent three-operand einsum as many tiny
+    batched matrix products (for the 2-column supernova basis, the residuals with their
+    Jacobian cost 4.7 us per fit that way and 1.5 us this way, 78 points).
+    """
+    m = X.shape[1]
+    if m > _SMALL_BASIS:
+        return jnp.einsum("bn,ni,nj->bij", wb, X, X), jnp.einsum("bn,ni,n->bi", wb, X, y)
+    wx = [wb * X[:, i][None, :] for i in range(m)]
+    f = [[None] * m for _ in range(m)]
+    for i in range(m):
+        for j in range(i, m):
+            f[i][j] = f[j][i] = jnp.sum(wx[i] * X[:, j][None, :], axis=-1)
+    fisher = jnp.stack([jnp.stack(row, axis=-1) for row in f], axis=-2)
+    rhs = jnp.stack([jnp.sum(w * y[None, :], axis=-1) for w in wx], axis=-1)
+    return fisher, rhs
+
+
+def _basis_times(X, coef, band, onehot):
+    """``sum_i X[n, i] coef[band[n], i]`` per point, without a gather for small bases."""
+    nb, m = coef.shape
+    if m > _SMALL_BASIS:
+        return jnp.sum(X * coef[band], axis=1)
+    per_band = [sum(X[:, i] * coef[b, i] for i in range(m)) for b in range(nb)]
+    if nb == 1:
+        return per_band[0]
+    return sum(jnp.where(onehot[b], per_band[b], 0.0) for b in range(nb))
+
+
 def banded_linear_solve(X, lc, y=None, mask=None) -> tuple[LinearSolution, Any]:
     """Weighted least squares for per-band coefficients on a common basis.
 
@@ -418,8 +454,7 @@ def banded_linear_solve(X, lc, y=None, mask=None) -> tuple[LinearSolution, Any]:
     onehot = (lc.band[None, :] == jnp.arange(nb)[:, None]) & mask[None, :]  # [nb, N]
     w = jnp.where(mask, 1.0 / jnp.where(mask, lc.flux_err, 1.0) ** 2, 0.0)
     wb = jnp.where(onehot, w[None, :], 0.0).astype(dt)  # [nb, N]
-    fisher = jnp.einsum("bn,ni,nj->bij", wb, X, X)
-    rhs = jnp.einsum("bn,ni,n->bi", wb, X, y)
+    fisher, rhs = _normal_equations(wb, X, y)
     count = jnp.sum(onehot, axis=1)
     active_b = count > m
     any_b = count > 0
@@ -437,6 +472,6 @@ def banded_linear_solve(X, lc, y=None, mask=None) -> tuple[LinearSolution, Any]:
     logdet = jnp.sum(jnp.where(active_b[:, None], 2.0 * jnp.log(jnp.diagonal(chol, axis1=1, axis2=2)), 0.0))
     cov = jnp.einsum("bij,bc->bicj", cov_b, jnp.eye(nb, dtype=dt)).reshape(nb * m, nb * m)
     active = jnp.repeat(active_b, m)
-    fitted = jnp.where(mask, jnp.sum(X * coef[lc.band], axis=1), 0.0)
+    fitted = jnp.where(mask, _basis_times(X, coef, lc.band, onehot), 0.0)
     n_free = jnp.sum(jnp.minimum(count, m))
     return LinearSolution(coef.reshape(nb * m), cov, logdet, active, n_free), fitted
