@@ -12,6 +12,7 @@ from tsmodels import engine
 from tsmodels.fitting import fit, loop, sample
 from tsmodels.kernels import linalg
 from tsmodels.fitting.results import MAX_STEPS, OK
+from tsmodels.fitting.solvers import default_tol
 
 from _jitter import Jitter, jitter_batch  # tests/fitting/_jitter.py
 
@@ -135,6 +136,38 @@ def test_blocks_and_threads_do_not_change_results(rng, monkeypatch):
         np.testing.assert_array_equal(other.status, ref.status)
     short = fit(model, batch, max_steps=3)
     assert (short.n_iter <= 3).all() and (short.status[~short.converged] == MAX_STEPS).all()
+
+
+def test_starts_that_join_a_better_start_stop(rng):
+    """The starts of the unimodal Jitter likelihood all run into the same minimum: once one
+    reaches the point of its object's best start (within ``loop._SAME_BASIN``) it stops,
+    counted in ``n_pruned``, and the optimum is the exhaustive multi-start's."""
+    batch, _ = jitter_batch(rng, 40, n=60)
+    model = Jitter(n_starts=3)
+    default = fit(model, batch)
+    exhaustive = fit(model, batch, prune=False)
+    assert np.all(exhaustive.n_pruned == 0)
+    assert np.mean(default.n_pruned == 2) >= 0.9, default.n_pruned  # both followers joined
+    np.testing.assert_allclose(default.loglike, exhaustive.loglike, rtol=1e-12)
+    for n in ("mean", "s"):
+        assert np.all(np.abs(default.values[n] - exhaustive.values[n]) < 1e-6 * default.errors[n])
+
+
+class _LooseJitter(Jitter):
+    fit_tol = 1e-6
+
+
+def test_a_model_can_loosen_the_tolerance(rng):
+    """A model's ``fit_tol`` replaces the default tolerance where it is looser (float32 keeps
+    its own 1e-5) and reaches the compiled program; an explicit ``tol`` still wins."""
+    loose = _LooseJitter()
+    assert default_tol(np.float64) == default_tol(np.float64, Jitter()) == 1e-10
+    assert default_tol(np.float64, loose) == 1e-6 and default_tol(np.float32, loose) == 1e-5
+    batch, _ = jitter_batch(rng, 8, n=60)
+    fit(loose, batch)
+    fit(loose, batch, tol=1e-9)
+    assert {static[1].tol for (name, static) in engine._PROGRAMS
+            if name == "fit" and static[0] == loose} == {1e-6, 1e-9}
 
 
 def test_workers_argument(rng):

@@ -211,7 +211,7 @@ def sample(model, batch, *, num_warmup: int = 500, num_samples: int = 500, num_c
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     method = resolve_method(model, "auto")
     fopts = FitOptions(method=method if method != "linear" else "lm", max_steps=int(max_steps),
-                       tol=default_tol(dt), compact=loop.compact_fraction(model))
+                       tol=default_tol(dt, model), compact=loop.compact_fraction(model))
     nopts = NUTSOptions(int(num_warmup), int(num_samples), int(num_chains), float(target_accept_prob),
                         int(max_tree_depth))
     n_starts, n_candidates = resolve_starts(model, n_starts, n_candidates)

@@ -141,14 +141,15 @@ def fit(model, batch, *, method: str = "auto", n_starts: int | None = None, max_
             ``n_starts``, the log-likelihood is evaluated at every candidate and only the
             ``n_starts`` best are optimised (counted per object in ``n_screened``).
         max_steps: iteration limit per object.
-        tol: convergence tolerance (default :func:`default_tol` of ``dtype``).
+        tol: convergence tolerance (default :func:`default_tol` of ``dtype`` and ``model``).
         dtype: ``float64`` (default) or ``float32``.
         batch_size: at most this many objects per compiled call (bounds device memory).
         init: starting points ``{name: [B] or [B, S]}`` (physical units, batch order) to use
             instead of ``model.init`` (e.g. periods from a periodogram run); all are optimised.
         prune: stop a start early once it cannot catch its object's best start at its current
-            rate of decrease (counted per object in ``n_pruned``); ``False`` runs every start
-            to convergence (with ``n_candidates=n_starts``: an exhaustive multi-start).
+            rate of decrease, or once it has reached the best start's point (counted per object
+            in ``n_pruned``); ``False`` runs every start to convergence (with
+            ``n_candidates=n_starts``: an exhaustive multi-start).
         workers: host threads running chunks in parallel (default: one per CPU core on a CPU
             backend, one per device on accelerators). Results do not depend on it.
 
@@ -161,7 +162,7 @@ def fit(model, batch, *, method: str = "auto", n_starts: int | None = None, max_
     meta_ok = model.meta_ok(batch)
     dt = resolve_dtype(dtype)
     method = resolve_method(model, method)
-    tol = default_tol(dt) if tol is None else float(tol)
+    tol = default_tol(dt, model) if tol is None else float(tol)
     if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
         raise ValueError(f"max_steps must be a positive integer, got {max_steps!r}")
     n_starts, n_candidates = resolve_starts(model, n_starts, n_candidates)

@@ -60,9 +60,12 @@ _RADIUS_MAX = 100.0
 NEWTON_MAX_PARAMS = 8
 
 
-def default_tol(dtype) -> float:
-    """Default convergence tolerance: 1e-10 in float64, 1e-5 in float32."""
-    return 1e-5 if np.dtype(dtype) == np.dtype("float32") else 1e-10
+def default_tol(dtype, model=None) -> float:
+    """Default convergence tolerance: 1e-10 in float64, 1e-5 in float32, or ``model.fit_tol``
+    where the model sets a looser one (not None)."""
+    tol = 1e-5 if np.dtype(dtype) == np.dtype("float32") else 1e-10
+    own = getattr(model, "fit_tol", None)
+    return tol if own is None else max(tol, float(own))
 
 
 def _where_tree(cond, a, b):

@@ -155,6 +155,9 @@ class Model:
     #: Width of the solver's blocks as a fraction of a chunk's lanes; None: the fitting
     #: layer's default (:func:`tsmodels.fitting.loop.compact_fraction`).
     compact_fraction = None
+    #: Convergence tolerance of its fits when looser than the fitting layer's default
+    #: (:func:`tsmodels.fitting.solvers.default_tol`); None: the default.
+    fit_tol = None
 
     # ------------------------------------------------------------------ to implement
     @property
