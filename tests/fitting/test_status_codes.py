@@ -109,3 +109,33 @@ def test_nonfinite_when_the_likelihood_is_nan_everywhere(rng):
 
     res = fit(Broken(), b)
     assert np.all(res.status == NONFINITE) and np.all(np.isnan(res.values["a"]))
+
+
+@dataclass(frozen=True)
+class Bounded(Offset):
+    """flux = a with ``a`` in (0, 1): data near 10 drive ``a`` to the end of its interval."""
+
+    @property
+    def priors(self):
+        return {"a": dist.Uniform(0.0, 1.0)}
+
+    def init(self, batch, n_starts):
+        return {"a": np.full((len(batch), n_starts), 0.5)}
+
+
+def test_errors_at_an_end_of_the_interval_come_from_the_physical_curvature(rng):
+    """``a`` runs to 1, where the derivative of the unconstrained map underflows and the
+    unconstrained Hessian is singular: the errors are those of the Gauss-Newton Hessian in ``a``
+    itself (``1/sqrt(n)`` for n points of unit error), status OK, not BAD_HESSIAN; ts.sample
+    still runs from there."""
+    b = _batch(rng)
+    res = fit(Bounded(), b)
+    assert np.all(res.values["a"] > 1 - 1e-6), res.values["a"]
+    assert np.all(res.status == OK), [STATUS[s] for s in res.status]
+    np.testing.assert_allclose(res.errors["a"], 1 / np.sqrt(30), rtol=1e-6)
+    # the object that fits inside the interval is not touched by the fallback
+    inside = ts.LightCurveBatch.from_arrays(t=[b.t[0]], flux=[np.asarray(b.flux[0]) - 9.5],
+                                            flux_err=[np.ones(30)])
+    res_in = fit(Bounded(), inside)
+    assert res_in.status[0] == OK and 0 < res_in.values["a"][0] < 1
+    np.testing.assert_allclose(res_in.errors["a"], 1 / np.sqrt(30), rtol=1e-6)

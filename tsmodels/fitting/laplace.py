@@ -7,6 +7,13 @@ quantities (linear parameters and functions of them) by the delta method with th
 covariance of the Gaussian-linear model (see :mod:`tsmodels.models.base`). When the solver
 already holds ``H`` at the optimum (Newton, Levenberg-Marquardt) it is passed in rather than
 differentiated again, so the compiled fit carries one Hessian, not two.
+
+A parameter that the optimiser ran to an end of its interval (a Villar plateau slope at 0, say)
+sits where the bijection's derivative underflows: its column of the unconstrained Jacobian is 0
+and ``H`` is singular although the likelihood is well curved in the parameter itself. For models
+with residuals, :func:`physical_fallback` then takes the errors from the Gauss-Newton Hessian in
+the physical parameters (the bound ignored, as least-squares fitters report), for those objects
+only; the others keep the unconstrained result unchanged.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import jax.numpy as jnp
 from tsmodels.fitting.solvers import NEWTON_MAX_PARAMS
 from tsmodels.kernels import linalg
 
-__all__ = ["laplace"]
+__all__ = ["laplace", "physical_fallback"]
 
 
 def laplace(model, lc, u, hess=None):
@@ -96,3 +103,50 @@ def laplace(model, lc, u, hess=None):
         out["derived"] = jnp.zeros((0,), dt)
         out["derived_err"] = jnp.zeros((0,), dt)
     return out
+
+
+class _Physical:
+    """``model`` with its parameters as their own coordinates: ``unpack`` is the identity, so
+    :func:`laplace` differentiates in the physical parameters (everything else is the model's)."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def unpack(self, u, lc=None):
+        return {n: u[i] for i, n in enumerate(self._model.param_names)}
+
+
+def physical_fallback(model, lcs, u, out, live):
+    """Laplace results ``out`` (vmapped :func:`laplace` over objects ``lcs`` at optima
+    ``u [B, P]``) with the errors of the objects whose unconstrained Hessian is not positive
+    definite (``live`` ones only) recomputed from the Gauss-Newton Hessian in the physical
+    parameters, where that one is (see the module docstring). ``cov_u`` of those objects is
+    ``cov_x / (d_i d_j)`` with ``d = dx/du``: infinite along a parameter at its bound (``ts.sample``
+    then whitens that parameter with unit scale). Models without residuals, or chunks where
+    every Hessian is fine, return ``out`` unchanged (the second pass runs only when needed)."""
+    if not model.param_names or not model.has_residuals:
+        return out
+    view = _Physical(model)
+
+    def redo(out):
+        alt = jax.vmap(lambda lc, x: laplace(view, lc, x))(lcs, out["x"])
+
+        def dxdu(lc, uu):
+            tr = model.bijections(lc)
+            return jnp.stack([jnp.exp(tr[n].log_abs_det_jacobian(uu[i], tr[n](uu[i])))
+                              for i, n in enumerate(model.param_names)])
+
+        d = jax.vmap(dxdu)(lcs, u)
+        cov_u = alt["cov_x"] / (d[:, :, None] * d[:, None, :])
+        alt = dict(alt, cov_u=jnp.where(jnp.isfinite(cov_u), cov_u, jnp.inf))
+        use = ~out["hess_ok"] & alt["hess_ok"] & live
+        merged = dict(out)
+        for k in ("cov_x", "cov_u", "hess_ok", "derived", "derived_err"):
+            sel = use.reshape(use.shape + (1,) * (out[k].ndim - 1))
+            merged[k] = jnp.where(sel, alt[k], out[k]).astype(out[k].dtype)
+        return merged
+
+    return jax.lax.cond(jnp.any(~out["hess_ok"] & live), redo, lambda o: dict(o), out)

@@ -16,7 +16,8 @@ shape) by the execution engine (:mod:`tsmodels.engine`) and shared by ``ts.fit``
    point within 1e-3 in unconstrained units, where it could only follow it to the same
    minimum) (``FitOptions.prune``);
 4. the best start per object (lowest finite objective) is kept, and :func:`laplace` reports
-   values and errors there, reusing the solver's Hessian.
+   values and errors there, reusing the solver's Hessian (for a parameter run to an end of its
+   interval, from the curvature in physical parameters: :func:`physical_fallback`).
 
 Both heuristics are counted per object in the result (``n_screened``: candidates not
 optimised; ``n_pruned``: optimised starts stopped early), and both can be switched off
@@ -31,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from tsmodels.fitting.laplace import laplace
+from tsmodels.fitting.laplace import laplace, physical_fallback
 from tsmodels.fitting.results import BAD_HESSIAN, DIVERGED, MAX_STEPS, NO_DATA, NONFINITE, OK
 from tsmodels.fitting.solvers import SOLVERS, gauss_newton_hessian
 
@@ -229,6 +230,7 @@ def fit_chunk(model, opts: FitOptions, lcs, x0, valid):
         out = jax.vmap(lambda lc, uu: laplace(model, lc, uu))(lcs, u)
     else:
         out = jax.vmap(lambda lc, uu, hh: laplace(model, lc, uu, hh))(lcs, u, hess)
+    out = physical_fallback(model, lcs, u, out, has_data)
     ll_ok = jnp.isfinite(out["loglike"])
     status = jnp.where(
         ~has_data, NO_DATA,

@@ -9,7 +9,8 @@ these instead:
 ====  ===============  ==================================================================
 code  name             meaning
 ====  ===============  ==================================================================
-0     ``OK``           converged; errors available
+0     ``OK``           converged; errors available (for a parameter at an end of its
+                       interval, from the curvature in that parameter: the bound ignored)
 1     ``MAX_STEPS``    the optimizer stopped at ``max_steps`` before meeting ``tol``
 2     ``NO_DATA``      no real observation (all points masked); every value is NaN
 3     ``NONFINITE``    the likelihood is NaN/inf at every start (or at the optimum)
