@@ -126,8 +126,7 @@ class Bounded(Offset):
 def test_errors_at_an_end_of_the_interval_come_from_the_physical_curvature(rng):
     """``a`` runs to 1, where the derivative of the unconstrained map underflows and the
     unconstrained Hessian is singular: the errors are those of the Gauss-Newton Hessian in ``a``
-    itself (``1/sqrt(n)`` for n points of unit error), status OK, not BAD_HESSIAN; ts.sample
-    still runs from there."""
+    itself (``1/sqrt(n)`` for n points of unit error), status OK, not BAD_HESSIAN."""
     b = _batch(rng)
     res = fit(Bounded(), b)
     assert np.all(res.values["a"] > 1 - 1e-6), res.values["a"]

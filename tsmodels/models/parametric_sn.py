@@ -224,10 +224,10 @@ class Villar(_ParametricSN):
             8 candidates, 113 of 1,000 simulated single-band SNe ended more than 1 in chi2 above
             the fit of all 6. A quick fit at ``light-curve``'s budget (its ``VillarFit`` runs
             one start for 10 iterations) is ``ts.fit(Villar(), batch, n_starts=1,
-            max_steps=10)``: about 7 times faster, with light-curve's quality rather than the
-            default's (on 1,000 simulated single-band SNe, median reduced chi2 1.12 against
-            light-curve's 1.15 and the default's 0.99); unconverged fits have status
-            ``MAX_STEPS``.
+            max_steps=10)``: about 12 times faster, with light-curve's quality rather than the
+            default's (on the 1,000 simulated single-band SNe of
+            ``benchmarks/bench_supernova.py``, median reduced chi2 1.118, light-curve's 1.118,
+            the default's 0.991); unconverged fits have status ``MAX_STEPS``.
         plateau_range: ``(min, max)`` days, support of the log-uniform prior on
             ``plateau_duration`` (``light-curve`` allows ``gamma >= 0``; the log-uniform prior
             keeps it strictly positive).
