@@ -8,6 +8,7 @@ the scope). Tests of the default-precision contract itself carry ``@pytest.mark.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
 from pathlib import Path
@@ -21,6 +22,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TSMODELS_CACHE_DIR", tempfile.mkdtemp(prefix="tsmodels-test-cache-"))
 
 from tsmodels.config import clear_caches, precision  # noqa: E402
+
+# arviz 0.23.4 writes a once-a-day stamp to the user's cache when imported, through a temporary
+# file of a fixed name: on a fresh machine two test workers importing it at the same moment race
+# on that file and one of them fails to collect its tests. Importing it once here, in the process
+# that starts the workers, writes the stamp before they run.
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    try:
+        importlib.import_module("arviz")
+    except ImportError:
+        pass
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
